@@ -1,0 +1,53 @@
+"""`IncidentEvent`: the only type that crosses process boundaries (bus, store, SSE, webhooks, incidents.jsonl).
+
+Field names are a user-facing contract (shared/ARCHITECTURE.md): extend, never rename.
+`id` is the incident's stable, globally unique id; `(id, seq)` identifies one event, so every consumer can
+de-duplicate at-least-once deliveries.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class EventType(StrEnum):
+    opened = "opened"
+    updated = "updated"
+    closed = "closed"
+
+
+class Severity(StrEnum):
+    info = "info"
+    warning = "warning"
+    critical = "critical"
+
+
+class IncidentEvent(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: str = Field(description="Stable, globally unique incident id (same for every event of one incident)")
+    type: EventType
+    camera_id: str
+    site: str
+    rule: str = Field(description="Rule type, e.g. exit_blocked")
+    zone: str | None = None
+    severity: Severity = Severity.warning
+    started_at: datetime
+    updated_at: datetime
+    ended_at: datetime | None = None
+    offset_s: float = Field(description="Seconds since the source was opened (media time when replaying a file)")
+    track_ids: list[int] = Field(default_factory=list)
+    labels: list[str] = Field(default_factory=list)
+    confidence: float = 0.0
+    snapshot_url: str | None = None
+    clip_url: str | None = None
+    evidence_sha256: str | None = None
+    seq: int = Field(ge=0, description="Per-incident event sequence number, 0 for `opened`")
+
+    @property
+    def event_key(self) -> str:
+        """Unique key of this event (incident id + seq), the de-duplication key of every consumer."""
+        return f"{self.id}:{self.seq}"
