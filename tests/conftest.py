@@ -8,7 +8,13 @@ import subprocess
 import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
-_FIXTURES = sorted(p.stem for p in (ROOT / "tests" / "fixtures").glob("*.py") if not p.stem.startswith("_"))
+# A module in tests/fixtures/ is a plugin when it defines fixtures (helper scripts such as the GStreamer server, run
+# under Debian's python3, live there too and are not imported).
+_FIXTURES = sorted(
+    p.stem
+    for p in (ROOT / "tests" / "fixtures").glob("*.py")
+    if not p.stem.startswith("_") and "@pytest.fixture" in p.read_text(encoding="utf-8")
+)
 pytest_plugins = [f"tests.fixtures.{name}" for name in _FIXTURES]
 
 
