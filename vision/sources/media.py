@@ -1,0 +1,122 @@
+"""Opening a container with PyAV: options for live URLs, decoder threading, and errors mapped to SourceError."""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Any
+
+import av
+import av.container
+import av.error
+import av.video.stream
+
+from vision.redact import redact_url
+from vision.sources.config import SourceConfig
+from vision.sources.errors import CorruptMediaError, SourceError, SourceOpenError, SourceTimeoutError
+from vision.sources.ringbuffer import StreamParams
+
+log = logging.getLogger(__name__)
+
+LIVE_SCHEMES = ("rtsp://", "rtsps://", "rtmp://", "http://", "https://", "udp://", "tcp://", "srt://")
+
+
+@dataclass(frozen=True, slots=True)
+class StreamInfo:
+    """The video stream as opened: available from `VideoSource.info` once the source is open."""
+
+    width: int
+    height: int
+    codec: str
+    fps: float | None
+    time_base: Fraction
+    pix_fmt: str | None
+
+
+def is_url(uri: str) -> bool:
+    return uri.lower().startswith(LIVE_SCHEMES)
+
+
+def describe(uri: str) -> str:
+    """The source's name for logs and errors: URLs without credentials."""
+    return redact_url(uri)
+
+
+def open_input(uri: str, cfg: SourceConfig) -> tuple[av.container.InputContainer, av.video.stream.VideoStream]:
+    """Open `uri` and its first video stream, with the decoder configured; raise a SourceError naming the source."""
+    url = is_url(uri)
+    if not url and not os.path.exists(uri):
+        raise SourceOpenError(f"{describe(uri)}: file not found")
+    options: dict[str, str] = {}
+    if uri.lower().startswith(("rtsp://", "rtsps://")):
+        options["rtsp_transport"] = "tcp"
+    if url:
+        options["analyzeduration"] = str(int(cfg.probe_s * 1_000_000))
+    try:
+        container = av.open(uri, options=options, timeout=(cfg.open_timeout_s, cfg.read_timeout_s))
+    except Exception as exc:
+        raise map_error(uri, exc, opening=True) from exc
+    try:
+        stream = container.streams.video[0]
+    except IndexError:
+        container.close()
+        raise CorruptMediaError(f"{describe(uri)}: no video stream") from None
+    ctx = stream.codec_context
+    ctx.thread_type = cfg.thread_type
+    ctx.thread_count = cfg.threads
+    return container, stream
+
+
+def map_error(uri: str, exc: BaseException, *, opening: bool) -> SourceError:
+    """Translate a PyAV/OS error into the hierarchy, with a one-line message naming the source."""
+    name = describe(uri)
+    what = "cannot open" if opening else "read failed"
+    reason = describe(getattr(exc, "strerror", None) or str(exc) or type(exc).__name__)
+    if isinstance(exc, SourceError):
+        return exc
+    if isinstance(exc, av.error.ExitError | av.error.TimeoutError | TimeoutError):
+        return SourceTimeoutError(f"{name}: {what}: timed out (no data within the configured timeout)")
+    if isinstance(exc, av.error.InvalidDataError) and not is_url(uri):
+        return CorruptMediaError(f"{name}: not a readable video file (corrupt or truncated: {reason})")
+    if isinstance(exc, av.error.FileNotFoundError) and not is_url(uri):
+        return SourceOpenError(f"{name}: file not found")
+    return SourceOpenError(f"{name}: {what}: {reason}")
+
+
+def stream_info(stream: av.video.stream.VideoStream) -> StreamInfo:
+    ctx = stream.codec_context
+    rate = stream.average_rate or stream.guessed_rate
+    return StreamInfo(
+        width=int(ctx.width),
+        height=int(ctx.height),
+        codec=str(ctx.name),
+        fps=float(rate) if rate else None,
+        time_base=_time_base(stream),
+        pix_fmt=ctx.pix_fmt,
+    )
+
+
+def stream_params(stream: av.video.stream.VideoStream) -> StreamParams:
+    info = stream_info(stream)
+    extradata: Any = stream.codec_context.extradata
+    return StreamParams(
+        codec_name=info.codec,
+        width=info.width,
+        height=info.height,
+        time_base=info.time_base,
+        fps=info.fps,
+        extradata=bytes(extradata) if extradata else None,
+        pix_fmt=info.pix_fmt,
+    )
+
+
+def _time_base(stream: av.video.stream.VideoStream) -> Fraction:
+    tb = stream.time_base
+    return Fraction(tb.numerator, tb.denominator) if tb else Fraction(1, 90000)
+
+
+def expected_frames(stream: av.video.stream.VideoStream) -> int:
+    """Frames the container says the stream has (0 when unknown, e.g. live)."""
+    return int(stream.frames or 0)
