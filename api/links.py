@@ -1,0 +1,40 @@
+"""Public links and redaction for anything the API returns or sends (webhooks, SSE)."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from vision.redact import redact_url
+
+SECRET_QUERY_KEYS = frozenset({"key", "access_token", "token", "secret", "sign", "password", "apikey", "api_key"})
+
+
+def snapshot_link(base_url: str, incident_id: str) -> str:
+    return f"{base_url}/v1/incidents/{incident_id}/snapshot.jpg"
+
+
+def clip_link(base_url: str, incident_id: str) -> str:
+    return f"{base_url}/v1/incidents/{incident_id}/clip.mp4"
+
+
+def public_event(payload: dict[str, Any], base_url: str) -> dict[str, Any]:
+    """The stored IncidentEvent JSON with media paths replaced by API links and credentials redacted."""
+    out = dict(payload)
+    if out.get("snapshot_url"):
+        out["snapshot_url"] = snapshot_link(base_url, str(out["id"]))
+    if out.get("clip_url"):
+        out["clip_url"] = clip_link(base_url, str(out["id"]))
+    for key, value in out.items():
+        if isinstance(value, str):
+            out[key] = redact_url(value)
+    return out
+
+
+def redact_webhook_url(url: str) -> str:
+    """Hide userinfo and token-like query values (DingTalk access_token, WeCom key) of a subscription URL."""
+    parts = urlsplit(redact_url(url))
+    query = [
+        (k, "***" if k.lower() in SECRET_QUERY_KEYS else v) for k, v in parse_qsl(parts.query, keep_blank_values=True)
+    ]
+    return urlunsplit(parts._replace(query=urlencode(query, safe="*")))

@@ -1,0 +1,97 @@
+"""Prometheus metrics on a per-app `CollectorRegistry` (never the global one, so every app/test is isolated).
+
+The API side fills incident and webhook metrics; the worker side (camera pipelines) fills the camera metrics through
+the `camera_*` / `observe_inference` methods of the same object (`app.state.ctx.metrics`).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Sequence
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+from sqlalchemy import func, select
+
+from api.store.db import Store
+from api.store.models import Incident, WebhookDelivery
+
+log = logging.getLogger(__name__)
+
+STREAM_STATES: Sequence[str] = ("connecting", "streaming", "stalled", "reconnecting", "stopped", "failed")
+
+
+class _StoreCollector(Collector):
+    """Gauges read from the store at scrape time (correct across restarts and processes)."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+
+    def collect(self) -> Iterable[Metric]:
+        incidents = GaugeMetricFamily("safewatch_incidents", "Incidents in the store", labels=["rule", "status"])
+        outbox = GaugeMetricFamily("safewatch_webhook_outbox", "Webhook deliveries by status", labels=["status"])
+        try:
+            with self._store.read() as s:
+                for rule, state, count in s.execute(
+                    select(Incident.rule, Incident.status, func.count()).group_by(Incident.rule, Incident.status)
+                ):
+                    incidents.add_metric([rule, state], count)
+                for state, count in s.execute(
+                    select(WebhookDelivery.status, func.count()).group_by(WebhookDelivery.status)
+                ):
+                    outbox.add_metric([state], count)
+        except Exception:  # a scrape must not fail because the DB hiccups
+            log.exception("metrics: store query failed")
+        yield incidents
+        yield outbox
+
+
+class Metrics:
+    def __init__(self, store: Store | None = None) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.incident_events = Counter(
+            "safewatch_incident_events", "Incident events applied to the store", ["rule", "type"], registry=r
+        )
+        self.webhook_deliveries = Counter(
+            "safewatch_webhook_deliveries", "Successful webhook deliveries", ["format"], registry=r
+        )
+        self.webhook_failures = Counter(
+            "safewatch_webhook_failures", "Failed webhook attempts (retry or dead)", ["format", "final"], registry=r
+        )
+        self.camera_fps = Gauge("safewatch_camera_fps", "Analysed frames per second", ["camera"], registry=r)
+        self.frames_dropped = Counter("safewatch_frames_dropped", "Frames dropped (queue full)", ["camera"], registry=r)
+        self.reconnects = Counter("safewatch_stream_reconnects", "Stream reconnects", ["camera"], registry=r)
+        self.stream_state = Gauge(
+            "safewatch_stream_state", "1 for the current stream state", ["camera", "state"], registry=r
+        )
+        self.inference_latency = Histogram(
+            "safewatch_inference_latency_seconds",
+            "Detector inference latency per batch",
+            ["model"],
+            buckets=(0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0),
+            registry=r,
+        )
+        if store is not None:
+            r.register(_StoreCollector(store))
+
+    # ---- worker-side seam -------------------------------------------------------------------------------------
+    def camera_frame_rate(self, camera: str, fps: float) -> None:
+        self.camera_fps.labels(camera).set(fps)
+
+    def camera_dropped(self, camera: str, frames: int = 1) -> None:
+        self.frames_dropped.labels(camera).inc(frames)
+
+    def camera_reconnected(self, camera: str) -> None:
+        self.reconnects.labels(camera).inc()
+
+    def camera_state(self, camera: str, state: str) -> None:
+        for name in {*STREAM_STATES, state}:
+            self.stream_state.labels(camera, name).set(1.0 if name == state else 0.0)
+
+    def observe_inference(self, model: str, seconds: float) -> None:
+        self.inference_latency.labels(model).observe(seconds)
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)

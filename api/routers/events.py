@@ -1,0 +1,39 @@
+"""`GET /v1/events`: Server-Sent Events of IncidentEvent (platform role), resumable with `Last-Event-ID`."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Header, HTTPException, Query, status
+from sse_starlette import EventSourceResponse
+
+from api.deps import CtxDep, PlatformKey
+from api.schemas import Problem
+from api.sse import event_stream
+
+router = APIRouter(prefix="/v1", tags=["events"])
+
+
+@router.get(
+    "/events",
+    response_class=EventSourceResponse,
+    responses={200: {"content": {"text/event-stream": {}}}, 400: {"model": Problem}},
+)
+async def events(
+    _key: PlatformKey,
+    ctx: CtxDep,
+    last_event_id: Annotated[str | None, Header(description="Resume after this store event number")] = None,
+    after: Annotated[
+        int | None, Query(ge=0, description="Same as Last-Event-ID, for clients that cannot set it")
+    ] = None,
+) -> EventSourceResponse:
+    """The stream: `event:` = opened|updated|closed, `id:` = store event number, `data:` = IncidentEvent JSON."""
+    start = after
+    if last_event_id is not None and last_event_id.strip():
+        try:
+            start = int(last_event_id)
+        except ValueError as exc:
+            raise HTTPException(status.HTTP_400_BAD_REQUEST, "Last-Event-ID must be a store event number") from exc
+        if start < 0:
+            raise HTTPException(status.HTTP_400_BAD_REQUEST, "Last-Event-ID must be >= 0")
+    return EventSourceResponse(event_stream(ctx, start), ping=int(max(ctx.settings.sse_ping_s, 1)))

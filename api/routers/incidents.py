@@ -1,0 +1,188 @@
+"""Incidents: list (filters + cursor), detail (events + audit trail), snapshot, clip (HTTP Range), handling."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from urllib.parse import unquote, urlsplit
+
+from fastapi import APIRouter, Body, HTTPException, Query, status
+from fastapi.responses import FileResponse
+from sqlalchemy.orm import Session
+
+from api.auth import Principal
+from api.deps import OperatorKey, SettingsDep, StoreDep, ViewerKey
+from api.schemas import ActionOut, EventOut, HandlingRequest, IncidentDetail, IncidentOut, IncidentPage, Problem
+from api.store.handling import Action, IncidentNotFound, InvalidTransition, handle
+from api.store.incidents import (
+    BadCursor,
+    IncidentFilter,
+    get_incident,
+    incident_actions,
+    incident_events,
+    list_incidents,
+)
+from api.store.models import Incident
+
+router = APIRouter(prefix="/v1/incidents", tags=["incidents"])
+
+StatusFilter = Literal["open", "closed", "new", "acknowledged", "resolved", "false_positive"]
+NOT_FOUND: dict[int | str, dict[str, Any]] = {
+    404: {"model": Problem, "description": "Unknown incident or missing media"}
+}
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    """Naive datetimes in queries are taken as UTC."""
+    if value is None:
+        return None
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
+
+
+@router.get("", response_model=IncidentPage, responses={400: {"model": Problem}})
+def list_(
+    _key: ViewerKey,
+    store: StoreDep,
+    settings: SettingsDep,
+    camera: str | None = None,
+    site: str | None = None,
+    rule: str | None = None,
+    status_: Annotated[StatusFilter | None, Query(alias="status")] = None,
+    since: Annotated[datetime | None, Query(description="started_at >= since (ISO 8601; naive = UTC)")] = None,
+    until: Annotated[datetime | None, Query(description="started_at < until")] = None,
+    cursor: Annotated[str | None, Query(max_length=1024)] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+) -> IncidentPage:
+    since, until = _utc(since), _utc(until)
+    if since and until and since > until:
+        raise HTTPException(status.HTTP_400_BAD_REQUEST, "`since` must not be after `until`")
+    filters = IncidentFilter(camera=camera, site=site, rule=rule, status=status_, since=since, until=until)
+    try:
+        with store.read() as session:
+            rows, next_cursor = list_incidents(session, filters, cursor=cursor, limit=limit)
+            items = [IncidentOut.of(r, settings.base_url) for r in rows]
+    except BadCursor as exc:
+        raise HTTPException(status.HTTP_400_BAD_REQUEST, str(exc)) from exc
+    return IncidentPage(items=items, next_cursor=next_cursor)
+
+
+def _detail(session: Session, row: Incident, base_url: str) -> IncidentDetail:
+    return IncidentDetail(
+        **IncidentOut.of(row, base_url).model_dump(),
+        events=[EventOut.of(e, base_url) for e in incident_events(session, row.id)],
+        actions=[ActionOut.of(a) for a in incident_actions(session, row.id)],
+    )
+
+
+def _require(session: Session, incident_id: str) -> Incident:
+    row = get_incident(session, incident_id)
+    if row is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"incident {incident_id!r} not found")
+    return row
+
+
+@router.get("/{incident_id}", response_model=IncidentDetail, responses=NOT_FOUND)
+def detail(incident_id: str, _key: ViewerKey, store: StoreDep, settings: SettingsDep) -> IncidentDetail:
+    with store.read() as session:
+        return _detail(session, _require(session, incident_id), settings.base_url)
+
+
+def resolve_media(media_root: Path, stored: str | None) -> Path | None:
+    """A stored snapshot/clip reference → a local file inside `media_root` (relative paths are under it)."""
+    if not stored:
+        return None
+    if stored.startswith("file://"):
+        stored = unquote(urlsplit(stored).path)
+    elif "://" in stored:
+        return None
+    path = Path(stored)
+    root = media_root.resolve()
+    path = (path if path.is_absolute() else root / path).resolve()
+    if not path.is_relative_to(root) or not path.is_file():
+        return None
+    return path
+
+
+def raw_variant(path: Path) -> Path:
+    """The original (unannotated) snapshot sits beside the annotated one as `<stem>_raw<suffix>`
+    (vision.media.snapshot writes snapshot.jpg + snapshot_raw.jpg)."""
+    return path.with_name(f"{path.stem}_raw{path.suffix}")
+
+
+def _media(store: StoreDep, settings: SettingsDep, incident_id: str, kind: Literal["snapshot", "clip"]) -> Path:
+    with store.read() as session:
+        row = _require(session, incident_id)
+        stored = row.snapshot_path if kind == "snapshot" else row.clip_path
+    path = resolve_media(settings.media_dir, stored)
+    if path is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"incident {incident_id!r} has no stored {kind}")
+    return path
+
+
+@router.get(
+    "/{incident_id}/snapshot.jpg",
+    response_class=FileResponse,
+    responses={200: {"content": {"image/jpeg": {}}}, **NOT_FOUND},
+)
+def snapshot(
+    incident_id: str,
+    _key: ViewerKey,
+    store: StoreDep,
+    settings: SettingsDep,
+    raw: Annotated[bool, Query(description="The original frame instead of the annotated one")] = False,
+) -> FileResponse:
+    path = _media(store, settings, incident_id, "snapshot")
+    if raw:
+        path = raw_variant(path)
+        if not path.is_file():
+            raise HTTPException(status.HTTP_404_NOT_FOUND, f"incident {incident_id!r} has no raw snapshot")
+    return FileResponse(path, media_type="image/jpeg")
+
+
+@router.get(
+    "/{incident_id}/clip.mp4",
+    response_class=FileResponse,
+    responses={200: {"content": {"video/mp4": {}}}, 206: {"description": "Partial content (Range)"}, **NOT_FOUND},
+)
+def clip(incident_id: str, _key: ViewerKey, store: StoreDep, settings: SettingsDep) -> FileResponse:
+    """The evidence clip. Supports `Range: bytes=…` (206 + Content-Range; 416 when unsatisfiable)."""
+    return FileResponse(_media(store, settings, incident_id, "clip"), media_type="video/mp4")
+
+
+def _handling_route(action: Action) -> None:
+    def endpoint(
+        incident_id: str,
+        key: OperatorKey,
+        store: StoreDep,
+        settings: SettingsDep,
+        body: Annotated[HandlingRequest | None, Body()] = None,
+    ) -> IncidentDetail:
+        return _handle(incident_id, action, key, store, settings, body or HandlingRequest())
+
+    endpoint.__name__ = f"incident_{action.name}"
+    router.add_api_route(
+        f"/{{incident_id}}/{action.value}",
+        endpoint,
+        methods=["POST"],
+        response_model=IncidentDetail,
+        summary=f"Handling: {action.value}",
+        responses={**NOT_FOUND, 409: {"model": Problem, "description": "Transition not allowed from this state"}},
+    )
+
+
+def _handle(
+    incident_id: str, action: Action, key: Principal, store: StoreDep, settings: SettingsDep, body: HandlingRequest
+) -> IncidentDetail:
+    try:
+        with store.session() as session:
+            handle(session, incident_id, action, actor=body.actor or key.name, note=body.note)
+            return _detail(session, _require(session, incident_id), settings.base_url)
+    except IncidentNotFound as exc:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"incident {incident_id!r} not found") from exc
+    except InvalidTransition as exc:
+        raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from exc
+
+
+for _action in Action:
+    _handling_route(_action)

@@ -1,0 +1,119 @@
+"""Response and request models shared by the routers (requests: `extra="forbid"`)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from api.links import clip_link, public_event, snapshot_link
+from api.store.models import HandlingAction, Incident, IncidentEventRow
+from vision.redact import redact_url
+
+
+class IncidentOut(BaseModel):
+    id: str
+    camera_id: str
+    site: str
+    rule: str
+    zone: str | None
+    severity: str
+    status: str = Field(description="Lifecycle: open | closed")
+    handling: str = Field(description="Handling workflow: new | acknowledged | resolved | false_positive")
+    started_at: datetime
+    updated_at: datetime
+    ended_at: datetime | None
+    last_seq: int
+    offset_s: float
+    labels: list[str]
+    track_ids: list[int]
+    confidence: float
+    snapshot_url: str | None = Field(description="API link of the annotated snapshot (`?raw=1`: the original)")
+    clip_url: str | None = Field(description="API link of the clip (HTTP Range supported)")
+    evidence_sha256: str | None
+    keep: bool
+
+    @classmethod
+    def of(cls, row: Incident, base_url: str) -> IncidentOut:
+        return cls(
+            id=row.id,
+            camera_id=redact_url(row.camera_id),
+            site=row.site,
+            rule=row.rule,
+            zone=row.zone,
+            severity=row.severity,
+            status=row.status,
+            handling=row.handling,
+            started_at=row.started_at,
+            updated_at=row.updated_at,
+            ended_at=row.ended_at,
+            last_seq=row.last_seq,
+            offset_s=row.offset_s,
+            labels=[str(x) for x in row.labels],
+            track_ids=[int(x) for x in row.track_ids],
+            confidence=row.confidence,
+            snapshot_url=snapshot_link(base_url, row.id) if row.snapshot_path else None,
+            clip_url=clip_link(base_url, row.id) if row.clip_path else None,
+            evidence_sha256=row.evidence_sha256,
+            keep=row.keep,
+        )
+
+
+class IncidentPage(BaseModel):
+    items: list[IncidentOut]
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last page")
+
+
+class EventOut(BaseModel):
+    number: int = Field(description="Store event number (the SSE id)")
+    seq: int
+    type: str
+    received_at: datetime
+    event: dict[str, Any] = Field(description="The IncidentEvent JSON")
+
+    @classmethod
+    def of(cls, row: IncidentEventRow, base_url: str) -> EventOut:
+        return cls(
+            number=row.number,
+            seq=row.seq,
+            type=row.type,
+            received_at=row.received_at,
+            event=public_event(row.payload, base_url),
+        )
+
+
+class ActionOut(BaseModel):
+    action: str
+    from_status: str
+    to_status: str
+    actor: str
+    note: str | None
+    at: datetime
+
+    @classmethod
+    def of(cls, row: HandlingAction) -> ActionOut:
+        return cls(
+            action=row.action,
+            from_status=row.from_status,
+            to_status=row.to_status,
+            actor=row.actor,
+            note=row.note,
+            at=row.at,
+        )
+
+
+class IncidentDetail(IncidentOut):
+    events: list[EventOut]
+    actions: list[ActionOut] = Field(description="Audit trail of the handling workflow")
+
+
+class HandlingRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    actor: str | None = Field(default=None, min_length=1, max_length=128, description="Default: the API key's name")
+    note: str | None = Field(default=None, max_length=4000)
+
+
+class Problem(BaseModel):
+    detail: str

@@ -1,0 +1,65 @@
+"""Service settings: environment variables prefixed `SAFEWATCH_` (pydantic-settings), overridable from CLI flags."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="SAFEWATCH_", extra="forbid", validate_assignment=False)
+
+    data_dir: Path = Field(default=Path("data"), description="Store and media live here")
+    database_url: str = Field(
+        default="",
+        description="SQLAlchemy URL; empty = SQLite file `<data_dir>/safewatch.db`. PostgreSQL: postgresql+psycopg://…",
+    )
+    redis_url: str | None = Field(default=None, description="Redis URL for the distributed bus; unset = in-process bus")
+    config_dir: Path = Field(default=Path("camera_configs"), description="Camera configuration YAML directory")
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=0, le=65535)
+    media_root: Path | None = Field(default=None, description="Snapshots and clips; default `<data_dir>/media`")
+    public_base_url: str | None = Field(
+        default=None, description="Base URL for links in webhooks (snapshot/clip); default http://<host>:<port>"
+    )
+    max_upload_bytes: int = Field(
+        default=20 * 1024 * 1024, gt=0, description="Largest accepted upload (POST /v1/detect)"
+    )
+
+    webhook_max_attempts: int = Field(default=8, ge=1, description="Attempts before a delivery becomes a dead letter")
+    webhook_backoff_base_s: float = Field(default=2.0, gt=0, description="First retry delay; doubles per attempt")
+    webhook_backoff_max_s: float = Field(default=600.0, gt=0, description="Cap of the retry delay")
+    webhook_timeout_s: float = Field(default=10.0, gt=0, description="HTTP timeout of one delivery attempt")
+    webhook_poll_interval_s: float = Field(default=1.0, gt=0, description="Dispatcher poll interval when idle")
+    webhook_lease_s: float = Field(default=60.0, gt=0, description="Claim lease, so two dispatchers never double-send")
+    webhook_batch: int = Field(default=20, ge=1, description="Deliveries claimed per dispatcher round")
+    webhook_dispatcher: bool = Field(default=True, description="Run the webhook dispatcher inside the API process")
+
+    sse_poll_interval_s: float = Field(
+        default=1.0, gt=0, description="How often the SSE stream looks for new store events"
+    )
+    sse_ping_s: float = Field(default=15.0, gt=0, description="SSE keep-alive comment interval")
+
+    @model_validator(mode="after")
+    def _derive_paths(self) -> Settings:
+        if not self.database_url:
+            self.database_url = f"sqlite:///{(self.data_dir / 'safewatch.db').as_posix()}"
+        if self.media_root is None:
+            self.media_root = self.data_dir / "media"
+        if self.public_base_url is None:
+            self.public_base_url = f"http://{self.host}:{self.port}"
+        self.public_base_url = self.public_base_url.rstrip("/")
+        return self
+
+    @property
+    def media_dir(self) -> Path:
+        """`media_root`, resolved (never None after validation)."""
+        assert self.media_root is not None
+        return self.media_root
+
+    @property
+    def base_url(self) -> str:
+        assert self.public_base_url is not None
+        return self.public_base_url

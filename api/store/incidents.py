@@ -1,0 +1,187 @@
+"""Incidents: `apply_event` (idempotent, order-tolerant) and the read side (list with cursor, detail, event log)."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import and_, func, or_, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from api.store.db import Store
+from api.store.models import Handling, HandlingAction, Incident, IncidentEventRow, IncidentStatus
+from api.store.outbox import enqueue_deliveries
+from pipelines.events import EventType, IncidentEvent
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ApplyResult:
+    applied: bool  # False: this (id, seq) was already stored; nothing changed
+    number: int | None  # the store event number of the new event row
+    state_changed: bool  # False: an older seq arrived after a newer one (logged, state kept)
+    deliveries: int  # outbox rows written
+
+
+def apply_event(store: Store, event: IncidentEvent) -> ApplyResult:
+    """Store `event`: event row + incident state + webhook outbox rows in one transaction.
+
+    Idempotent by `(id, seq)`: a replayed event changes nothing. An event older than the stored state (lower seq)
+    is recorded in the event log but never overwrites newer state.
+    """
+    try:
+        with store.session() as session:
+            result = _apply(session, event)
+    except IntegrityError:  # a concurrent writer stored the same (id, seq) first
+        log.info("duplicate event ignored", extra={"event_key": event.event_key})
+        return ApplyResult(applied=False, number=None, state_changed=False, deliveries=0)
+    if result.applied:
+        store.notify()
+    return result
+
+
+def _apply(session: Session, event: IncidentEvent) -> ApplyResult:
+    dup = session.scalar(
+        select(IncidentEventRow.number).where(
+            IncidentEventRow.incident_id == event.id, IncidentEventRow.seq == event.seq
+        )
+    )
+    if dup is not None:
+        return ApplyResult(applied=False, number=dup, state_changed=False, deliveries=0)
+    incident = session.scalar(select(Incident).where(Incident.id == event.id).with_for_update())
+    state_changed = True
+    if incident is None:
+        incident = Incident(id=event.id, handling=Handling.new, keep=False, last_seq=-1)
+        session.add(incident)
+    if event.seq > incident.last_seq:
+        _set_state(incident, event)
+    else:
+        state_changed = False
+        log.info("older event kept in log only", extra={"event_key": event.event_key, "last_seq": incident.last_seq})
+    session.flush()
+    row = IncidentEventRow(
+        incident_id=event.id, seq=event.seq, type=event.type.value, payload=event.model_dump(mode="json")
+    )
+    session.add(row)
+    session.flush()
+    deliveries = enqueue_deliveries(session, event, row.number)
+    return ApplyResult(applied=True, number=row.number, state_changed=state_changed, deliveries=deliveries)
+
+
+def _set_state(incident: Incident, event: IncidentEvent) -> None:
+    incident.camera_id = event.camera_id
+    incident.site = event.site
+    incident.rule = event.rule
+    incident.zone = event.zone
+    incident.severity = event.severity.value
+    incident.status = IncidentStatus.closed if event.type == EventType.closed else IncidentStatus.open
+    incident.started_at = event.started_at
+    incident.updated_at = event.updated_at
+    incident.ended_at = event.ended_at
+    incident.last_seq = event.seq
+    incident.offset_s = event.offset_s
+    incident.labels = list(event.labels)
+    incident.track_ids = list(event.track_ids)
+    incident.confidence = event.confidence
+    incident.snapshot_path = event.snapshot_url or incident.snapshot_path
+    incident.clip_path = event.clip_url or incident.clip_path
+    incident.evidence_sha256 = event.evidence_sha256 or incident.evidence_sha256
+
+
+class BadCursor(ValueError):
+    pass
+
+
+def encode_cursor(started_at: datetime, incident_id: str) -> str:
+    raw = json.dumps([started_at.isoformat(), incident_id], separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, str]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        started, incident_id = json.loads(raw)
+        at = datetime.fromisoformat(started)
+        if not isinstance(incident_id, str) or at.tzinfo is None:
+            raise ValueError("malformed")
+        return at, incident_id
+    except (binascii.Error, ValueError, TypeError, UnicodeDecodeError) as exc:
+        raise BadCursor("invalid cursor; pass back the `next_cursor` of a previous page unchanged") from exc
+
+
+@dataclass(frozen=True)
+class IncidentFilter:
+    camera: str | None = None
+    site: str | None = None
+    rule: str | None = None
+    status: str | None = None  # open|closed (lifecycle) or new|acknowledged|resolved|false_positive (handling)
+    since: datetime | None = None
+    until: datetime | None = None
+
+
+def _conditions(f: IncidentFilter) -> list[object]:
+    cond: list[object] = []
+    if f.camera:
+        cond.append(Incident.camera_id == f.camera)
+    if f.site:
+        cond.append(Incident.site == f.site)
+    if f.rule:
+        cond.append(Incident.rule == f.rule)
+    if f.status in {s.value for s in IncidentStatus}:
+        cond.append(Incident.status == f.status)
+    elif f.status:
+        cond.append(Incident.handling == f.status)
+    if f.since:
+        cond.append(Incident.started_at >= f.since)
+    if f.until:
+        cond.append(Incident.started_at < f.until)
+    return cond
+
+
+def list_incidents(
+    session: Session, f: IncidentFilter, *, cursor: str | None, limit: int
+) -> tuple[list[Incident], str | None]:
+    """One page, newest first (started_at desc, id desc), and the cursor of the next page (None at the end)."""
+    query = select(Incident).where(*_conditions(f))  # type: ignore[arg-type]
+    if cursor:
+        at, incident_id = decode_cursor(cursor)
+        query = query.where(or_(Incident.started_at < at, and_(Incident.started_at == at, Incident.id < incident_id)))
+    rows = list(session.scalars(query.order_by(Incident.started_at.desc(), Incident.id.desc()).limit(limit + 1)))
+    if len(rows) <= limit:
+        return rows, None
+    last = rows[limit - 1]
+    return rows[:limit], encode_cursor(last.started_at, last.id)
+
+
+def get_incident(session: Session, incident_id: str) -> Incident | None:
+    return session.get(Incident, incident_id)
+
+
+def incident_events(session: Session, incident_id: str) -> Sequence[IncidentEventRow]:
+    return session.scalars(
+        select(IncidentEventRow).where(IncidentEventRow.incident_id == incident_id).order_by(IncidentEventRow.seq)
+    ).all()
+
+
+def incident_actions(session: Session, incident_id: str) -> Sequence[HandlingAction]:
+    return session.scalars(
+        select(HandlingAction).where(HandlingAction.incident_id == incident_id).order_by(HandlingAction.id)
+    ).all()
+
+
+def events_after(session: Session, number: int, limit: int = 500) -> Sequence[IncidentEventRow]:
+    """Stored events with a store event number above `number`, oldest first (SSE resume)."""
+    return session.scalars(
+        select(IncidentEventRow).where(IncidentEventRow.number > number).order_by(IncidentEventRow.number).limit(limit)
+    ).all()
+
+
+def last_event_number(session: Session) -> int:
+    return int(session.scalar(select(func.coalesce(func.max(IncidentEventRow.number), 0))) or 0)

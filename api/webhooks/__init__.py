@@ -1,0 +1,1 @@
+"""Webhook subscriptions: outbox dispatcher, HMAC signing, message formats (JSON, DingTalk, WeCom, Feishu)."""

@@ -1,0 +1,119 @@
+"""Every route is protected: no key → 401, a role below the required one → 403 naming the role; keys API and CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from fastapi import FastAPI
+from fastapi.routing import APIRoute, iter_route_contexts
+from fastapi.testclient import TestClient
+
+from api.auth import RequireRole, Role
+from api.store.incidents import apply_event
+from tests.api.conftest import auth, make_event, store_of
+
+# Public on purpose: health for probes; the OpenAPI schema and its viewers (the schema is the open-source API, and
+# Swagger UI must load it before a user can enter a key).
+PUBLIC = {"/healthz", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"}
+
+
+def _required_role(route: APIRoute) -> Role | None:
+    found = {dep.call.role for dep in route.dependant.dependencies if isinstance(dep.call, RequireRole)}
+    assert len(found) <= 1, f"{route.path}: more than one role requirement"
+    return found.pop() if found else None
+
+
+def _routes(app: FastAPI) -> list[tuple[str, str, Role | None]]:
+    out = []
+    for ctx in iter_route_contexts(app.routes):
+        route = ctx.original_route
+        methods = sorted(ctx.methods or [])
+        role = _required_role(route) if isinstance(route, APIRoute) else None
+        for method in methods:
+            if method != "HEAD":
+                out.append((method, str(ctx.path), role))
+    return out
+
+
+def _url(path: str) -> str:
+    return re.sub(r"\{[^}]+\}", "1", path)
+
+
+def test_every_route_is_protected(app: FastAPI, client: TestClient, keys: dict[Role, str]) -> None:
+    apply_event(store_of(app), make_event("1", 0))
+    routes = _routes(app)
+    assert len(routes) >= 20
+    for method, path, role in routes:
+        if path in PUBLIC:
+            assert role is None
+            assert client.request(method, _url(path)).status_code == 200, path
+            continue
+        assert role is not None, f"{method} {path} declares no role requirement"
+        r = client.request(method, _url(path))
+        assert r.status_code == 401, (method, path, r.status_code)
+        assert r.headers["www-authenticate"] == "Bearer"
+        r = client.request(method, _url(path), headers=auth("sw_not-a-key"))
+        assert r.status_code == 401, (method, path)
+        if role.rank > 0:
+            below = list(Role)[role.rank - 1]
+            r = client.request(method, _url(path), headers=auth(keys[below]))
+            assert r.status_code == 403, (method, path)
+            assert f"requires the {role.value} role" in r.json()["detail"]
+
+
+@pytest.mark.parametrize(
+    ("path", "role"),
+    [
+        ("/v1/incidents", Role.viewer),
+        ("/v1/incidents/{incident_id}/ack", Role.operator),
+        ("/v1/events", Role.platform),
+        ("/v1/webhooks", Role.admin),
+        ("/v1/keys", Role.admin),
+        ("/metrics", Role.viewer),
+    ],
+)
+def test_role_ladder_of_key_routes(app: FastAPI, path: str, role: Role) -> None:
+    assert any(p == path and r == role for _m, p, r in _routes(app))
+
+
+def test_bearer_header_and_higher_roles_are_accepted(client: TestClient, keys: dict[Role, str]) -> None:
+    for role in Role:
+        r = client.get("/v1/incidents", headers={"Authorization": f"Bearer {keys[role]}"})
+        assert r.status_code == 200, role
+
+
+def test_keys_api_shows_the_key_once(client: TestClient, keys: dict[Role, str]) -> None:
+    admin = auth(keys[Role.admin])
+    created = client.post("/v1/keys", json={"role": "viewer", "name": "dashboard"}, headers=admin)
+    assert created.status_code == 201
+    body = created.json()
+    assert body["key"].startswith("sw_") and body["prefix"] == body["key"][:8]
+    listed = client.get("/v1/keys", headers=admin).json()
+    assert len(listed) == 5 and all("key" not in k for k in listed)
+    assert body["key"] not in json.dumps(listed)
+    assert client.get("/v1/incidents", headers=auth(body["key"])).status_code == 200
+    assert client.delete(f"/v1/keys/{body['id']}", headers=admin).status_code == 204
+    assert client.get("/v1/incidents", headers=auth(body["key"])).status_code == 401
+    assert client.delete(f"/v1/keys/{body['id']}", headers=admin).status_code == 404
+
+
+def test_cli_creates_a_working_key(tmp_path: Path, repo_root: Path) -> None:
+    env = {**os.environ, "SAFEWATCH_DATA_DIR": str(tmp_path / "d")}
+    cmd = [sys.executable, "-m", "api.cli.main", "keys", "create", "--role", "operator", "--name", "ops"]
+    out = subprocess.run(cmd, env=env, cwd=repo_root, capture_output=True, text=True, check=True)
+    key = out.stdout.strip()
+    assert key.startswith("sw_") and "shown only once" in out.stderr
+    from api.app import create_app
+    from api.settings import Settings
+
+    with TestClient(create_app(Settings(data_dir=tmp_path / "d", webhook_dispatcher=False))) as client:
+        assert client.post("/v1/incidents/x/ack", headers=auth(key)).status_code == 404
+        assert client.get("/v1/keys", headers=auth(key)).status_code == 403
+    bad = subprocess.run([*cmd[:-4], "--role", "root"], env=env, cwd=repo_root, capture_output=True, text=True)
+    assert bad.returncode == 2 and "invalid choice" in bad.stderr
