@@ -46,6 +46,15 @@ class FrameDetector(Protocol):
     def detect(self, image: npt.NDArray[np.uint8]) -> Detections: ...
 
 
+class RuleSet(Protocol):
+    """The camera's rules with its schedule applied (pipelines.rules.factory.CameraRules implements it)."""
+
+    rules: list[Rule]
+    timings: dict[str, RuleTiming]
+
+    def evaluate(self, ctx: FrameContext) -> list[Violation]: ...
+
+
 class EventSink(Protocol):
     def handle(self, event: IncidentEvent) -> None: ...
 
@@ -97,8 +106,7 @@ class CameraPipeline:
         self,
         camera: CameraConfig,
         models: Sequence[ModelSlot],
-        rules: Sequence[Rule],
-        timings: dict[str, RuleTiming],
+        rules: RuleSet,
         *,
         sinks: Sequence[EventSink] = (),
         evidence: EvidenceHook | None = None,
@@ -110,15 +118,15 @@ class CameraPipeline:
     ) -> None:
         self.camera = camera
         self.models = list(models)
-        self.rules = list(rules)
+        self.rules = rules
         self.sinks = list(sinks)
         self.evidence = evidence
         self.tracker = ByteTracker(tracker)
-        needs_every_frame = any(r.type in EVERY_FRAME_RULES for r in self.rules)
+        needs_every_frame = any(r.type in EVERY_FRAME_RULES for r in rules.rules)
         gate_cfg = gate or MotionGateConfig(enabled=not needs_every_frame)
         self.gate = MotionGate(gate_cfg)
         self.static = StaticSceneModel(static_scene) if _wants_static_scene(camera) else None
-        self.incidents = IncidentManager(camera.id, camera.site, timings)
+        self.incidents = IncidentManager(camera.id, camera.site, rules.timings)
         self.stats = PipelineStats()
         self._clock = clock or _frame_clock
         self._on_inference = on_inference
@@ -133,11 +141,7 @@ class CameraPipeline:
         tracked = self.tracker.update(detections, frame.pts)
         static_mask = self.static.update(frame.image, frame.pts) if self.static is not None else None
         now = self._clock(frame)
-        violations: list[Violation] = []
-        if self.camera.is_active(now):
-            ctx = FrameContext(frame=frame, detections=tracked, static_mask=static_mask)
-            for rule in self.rules:
-                violations.extend(rule.evaluate(ctx))
+        violations = self.rules.evaluate(FrameContext(frame=frame, detections=tracked, static_mask=static_mask))
         events = self.incidents.observe(violations, frame.pts, now)
         if self.evidence is not None:
             self.evidence.on_frame(frame, violations, self.incidents.live())

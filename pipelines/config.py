@@ -24,7 +24,10 @@ from pydantic_core import InitErrorDetails, PydanticCustomError
 from pipelines.config_yaml import ConfigError, ConfigProblem, line_of, problems_from_validation, read_yaml
 from pipelines.rules.params import RULE_TYPES, NormalisedPoint, RuleConfig
 from pipelines.schedule import Schedule, ScheduleWindow
+from vision.media.config import ClipConfig, SnapshotConfig
+from vision.motion import MotionGateConfig
 from vision.redact import redact_url
+from vision.track.config import TrackerConfig
 
 __all__ = [
     "RULE_TYPES",
@@ -191,6 +194,16 @@ def is_url(source: str) -> bool:
     return _URL.match(source) is not None
 
 
+class EvidenceConfig(BaseModel):
+    """Evidence written for each incident."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = Field(default=True, description="Write snapshots, clips and manifests.")
+    clip: ClipConfig = Field(default_factory=ClipConfig, description="Clip windows (pre_roll_s, post_roll_s, ...).")
+    snapshot: SnapshotConfig = Field(default_factory=SnapshotConfig, description="Snapshot JPEG settings.")
+
+
 class CameraConfig(BaseModel):
     """One camera: its streams, zones, rules and schedule."""
 
@@ -212,6 +225,24 @@ class CameraConfig(BaseModel):
         min_length=1,
         title="Models",
         description="Model names to run, overriding the automatic choice from the rules' labels.",
+    )
+    model_fps: dict[str, Annotated[float, Field(gt=0, le=30)]] = Field(
+        default_factory=dict,
+        title="Per-model analysis rates",
+        description="Model name → at most this many inferences per second (e.g. a slow helmet model at 1); "
+        "models not listed run at analysis_fps.",
+    )
+    motion_gate: MotionGateConfig | None = Field(
+        default=None,
+        title="Motion gate",
+        description="Skip inference on unchanged frames; unset = on, except for cameras with line_crossing or "
+        "smoke_fire rules, which need every analysed frame.",
+    )
+    tracker: TrackerConfig = Field(default_factory=TrackerConfig, title="Tracker", description="ByteTrack settings.")
+    evidence: EvidenceConfig = Field(
+        default_factory=lambda: EvidenceConfig(),
+        title="Evidence",
+        description="Snapshot and clip settings (pre/post-roll, maximum clip length, JPEG quality).",
     )
 
     _base_dir: Path | None = PrivateAttr(default=None)

@@ -39,7 +39,7 @@ from vision.types import Frame
 
 log = logging.getLogger(__name__)
 
-UrlFor = Callable[[str, str, Path], str]  # (incident id, "snapshot" | "clip", file path) → URL
+UrlFor = Callable[[str, str, Path], str]  # (incident id, "snapshot" | "clip", file path) → link in the event
 
 
 @dataclass(slots=True)
@@ -51,6 +51,8 @@ class _Record:
     started_s: float
     last_seen_s: float
     rendered_conf: float = -1.0
+    snapshot_url: str | None = None
+    clip_url: str | None = None
     files: list[WriteResult] = field(default_factory=list)
     clips: list[Future[ClipResult]] = field(default_factory=list)
     held: IncidentEvent | None = None
@@ -80,7 +82,7 @@ class EvidenceRecorder:
         self.clock = clock
         self.models = dict(models or {})
         self.key = key
-        self.url_for = url_for or _api_url
+        self.url_for = url_for or self._relative
         self._tz = ZoneInfo(camera.schedule.timezone) if camera.schedule is not None else None
         self._best: dict[IncidentKey, BestFrameSelector] = {}
         self._records: dict[str, _Record] = {}
@@ -150,10 +152,10 @@ class EvidenceRecorder:
         planner = ClipPlanner(started_s, self.clip_cfg) if self.writer is not None else None
         rec = _Record(event.id, key, directory, planner, started_s, started_s)
         self._records[event.id] = rec
-        update: dict[str, str | None] = {"snapshot_url": self._snapshot(rec, event)}
+        rec.snapshot_url = self._snapshot(rec, event)
         if planner is not None:
-            update["clip_url"] = self.url_for(event.id, "clip", directory / "clip-000.mp4")
-        return event.model_copy(update=update)
+            rec.clip_url = self.url_for(event.id, "clip", directory / "clip-000.mp4")
+        return self._links(rec, event)
 
     def _updated(self, event: IncidentEvent) -> IncidentEvent:
         rec = self._records.get(event.id)
@@ -161,8 +163,8 @@ class EvidenceRecorder:
             return event
         sel = self._best.get(rec.key)
         if sel is not None and sel.best is not None and sel.best.confidence > rec.rendered_conf:
-            self._snapshot(rec, event)
-        return event
+            rec.snapshot_url = self._snapshot(rec, event) or rec.snapshot_url
+        return self._links(rec, event)
 
     def _closed(self, event: IncidentEvent) -> IncidentEvent | None:
         rec = self._records.get(event.id)
@@ -193,9 +195,13 @@ class EvidenceRecorder:
         result = write_manifest(rec.directory, manifest, key=self.key)
         del self._records[rec.incident_id]
         clips = [f for f in rec.files if f.path.name.startswith("clip-") and not f.missing]
-        update: dict[str, str | None] = {"evidence_sha256": result.sha256}
-        update["clip_url"] = self.url_for(rec.incident_id, "clip", clips[0].path) if clips else None
-        return held.model_copy(update=update)
+        rec.clip_url = self.url_for(rec.incident_id, "clip", clips[0].path) if clips else None
+        return self._links(rec, held).model_copy(update={"evidence_sha256": result.sha256})
+
+    @staticmethod
+    def _links(rec: _Record, event: IncidentEvent) -> IncidentEvent:
+        """Every event of an incident carries its evidence links (consumers may see any one of them first)."""
+        return event.model_copy(update={"snapshot_url": rec.snapshot_url, "clip_url": rec.clip_url})
 
     # -- helpers -------------------------------------------------------------------------------------------------
     def _snapshot(self, rec: _Record, event: IncidentEvent) -> str | None:
@@ -235,12 +241,13 @@ class EvidenceRecorder:
                 return key
         return ("", event.zone, None)
 
+    def _relative(self, incident_id: str, kind: str, path: Path) -> str:
+        """Default link: the file's path relative to the media root (the API serves it as
+        /v1/incidents/{id}/snapshot.jpg or clip.mp4 and rewrites the link to that URL)."""
+        return path.relative_to(self.store.root).as_posix()
+
     def _now(self, frame: Frame) -> float:
         return frame.pts if self.clock == "media" else frame.wall_time
 
     def _local(self, when: datetime) -> datetime:
         return when.astimezone(self._tz) if self._tz is not None else when.astimezone()
-
-
-def _api_url(incident_id: str, kind: str, path: Path) -> str:
-    return f"/v1/incidents/{incident_id}/{'snapshot.jpg' if kind == 'snapshot' else 'clip.mp4'}"
