@@ -9,7 +9,7 @@ wires the optional evidence recorder to the right packet ring buffer (the `recor
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -89,6 +89,7 @@ def build_runtime(
     evidence: EvidenceOptions | None = None,
     clip_writer: ClipWriter | None = None,
     detector_options: DetectorOptions | None = None,
+    on_inference: Callable[[str, float], None] | None = None,
 ) -> CameraRuntime:
     """Everything one camera needs. `source` replaces the config's detect stream (replay of another file/URL)."""
     names = resolve_models(camera, registry)
@@ -131,6 +132,7 @@ def build_runtime(
         evidence=recorder,
         tracker=camera.tracker,
         gate=camera.motion_gate or MotionGateConfig(enabled=not _needs_every_frame(camera)),
+        on_inference=on_inference,
     )
     log.info("camera %s: models %s, %d rules", camera.id, names, len(rules.rules))
     return CameraRuntime(camera, pipeline, main, record, names)

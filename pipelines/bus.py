@@ -125,6 +125,15 @@ class InProcessBus:
             state = self._groups.get(group)
             return 0 if state is None else len(state.in_flight)
 
+    def backlog(self, group: str) -> int:
+        """Events `group` has not acknowledged yet: not handed out, plus in flight (0 = fully drained)."""
+        with self._cond:
+            state = self._groups.get(group)
+            head = self._log[-1][0] + 1 if self._log else 0
+            if state is None:
+                return len(self._log)
+            return max(0, head - state.next_offset) + len(state.in_flight)
+
     def _take(self, state: _Group, consumer: str, max_count: int) -> list[Delivery]:
         now = time.monotonic()
         out: list[Delivery] = []
