@@ -61,7 +61,8 @@ models/.build/yolov8n.onnx: models/recipes/yolov8n_bench.py models/recipes/_comm
 
 bench-model: models/.build/yolov8n.onnx
 
-models-optional: venv export-env
+# The helmet model (export env, cached) and the Ultralytics-layout yolov8n used by import/benchmark tests.
+models-optional: venv export-env bench-model
 	$(SW) models build helmet
 
 lint: venv
@@ -73,11 +74,11 @@ lint: venv
 test: system-deps venv models models-optional lint
 	$(PY) -m pytest
 
-demo: system-deps venv models
+demo: system-deps venv models models-optional
 	$(SW) run --demo
 
-bench: venv models
+bench: venv models models-optional
 	$(PY) -m bench
 
 clean:
-	rm -rf $(VENV) $(EXPORT_VENV) data models/*.onnx models/.build
+	rm -rf $(VENV) $(EXPORT_VENV) $(BENCH_VENV) data models/*.onnx models/.build

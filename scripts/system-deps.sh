@@ -3,6 +3,7 @@
 # Not root: prints what is missing and carries on (tests that need a missing piece skip with a reason).
 set -euo pipefail
 PKGS=(
+  python3-venv                  # `python3 -m venv` on Debian's own python3
   ffmpeg                        # ffprobe for clip checks
   fonts-noto-cjk                # CJK text on annotated snapshots
   gir1.2-gst-rtsp-server-1.0 python3-gst-1.0 python3-gi   # RTSP test server (runs under /usr/bin/python3)
