@@ -107,6 +107,38 @@ class NoHelmetRule(_RuleBase):
         title="Head fraction",
         description="Top fraction of the person box treated as the head region where a helmet must be found.",
     )
+    head_slack: float = Field(
+        default=0.2,
+        ge=0,
+        le=1,
+        title="Head slack",
+        description="Horizontal slack of the head region, as a fraction of the person box width on each side.",
+    )
+    helmet_labels: list[str] = Field(
+        default_factory=lambda: ["helmet"],
+        min_length=1,
+        title="Helmet labels",
+        description="Labels of head boxes that show a hard hat (evidence of compliance).",
+    )
+    no_helmet_labels: list[str] = Field(
+        default_factory=lambda: ["no_helmet"],
+        min_length=1,
+        title="No-helmet labels",
+        description="Labels of head boxes that show a bare head (evidence of a violation); add `head` for models "
+        "whose `head` class means a head without a hard hat.",
+    )
+    missing_evidence: Literal["ignore", "violation"] = Field(
+        default="ignore",
+        title="Missing evidence",
+        description="A person with neither a helmet nor a no-helmet box on the head: ignore (absence of evidence is "
+        "not a violation) | violation (for models that only detect helmets).",
+    )
+    orphan_heads: bool = Field(
+        default=True,
+        title="Heads without a person",
+        description="Also report a no-helmet head box that no person box claims (the person detector missed the "
+        "body); its zone membership is tested with the head box centre.",
+    )
 
 
 class ExitBlockedRule(_RuleBase):
@@ -136,6 +168,17 @@ class ExitBlockedRule(_RuleBase):
         default=True,
         title="Static-scene detection",
         description="Also count class-agnostic static objects (long/short background model), not only detections.",
+    )
+    grace_seconds: float = _seconds(
+        10.0,
+        "An obstacle missing for less than this (detector dropout, occlusion, new track id on the same box) keeps "
+        "its dwell time; the static-scene occupancy may dip for as long.",
+        "Grace (s)",
+    )
+    person_labels: list[str] = Field(
+        default_factory=lambda: ["person"],
+        title="Person labels",
+        description="Labels never counted as obstacles; their boxes are also cut out of the static-scene evidence.",
     )
 
 
@@ -198,6 +241,12 @@ class LoiteringRule(_RuleBase):
         title="Dwell time (s)",
         description="Seconds one track must stay in the zone before it counts as loitering.",
     )
+    grace_seconds: float = _seconds(
+        3.0,
+        "A track out of the zone (or not detected) for less than this keeps its dwell time (boundary flicker, "
+        "brief occlusion).",
+        "Grace (s)",
+    )
 
 
 class LineCrossingRule(_RuleBase):
@@ -222,6 +271,11 @@ class LineCrossingRule(_RuleBase):
         title="Direction",
         description="any | in (from the left-hand to the right-hand side of A→B on screen; downwards for a "
         "left-to-right horizontal line) | out (the reverse).",
+    )
+    anchor: Literal["bottom_center", "center"] = Field(
+        default="bottom_center",
+        title="Anchor",
+        description="Point of the box that must cross the line: bottom_center (feet, wheels) | center.",
     )
 
     @field_validator("zones")

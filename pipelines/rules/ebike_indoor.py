@@ -1,0 +1,23 @@
+"""`ebike_indoor`: an e-bike inside an indoor zone (lobby, corridor, lift).
+
+With a COCO model there is no `e_bike` class; the default labels also accept `motorcycle` (add `bicycle` in the
+rule's `labels` if pedal bikes must not come in either). One condition per object and zone (subject `track:<id>`);
+untracked rows: see `pipelines.rules.common`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from pipelines.rules.common import WatchedZone, ZonePresence
+from pipelines.rules.params import EbikeIndoorRule
+
+
+class EbikeIndoor(ZonePresence):
+    type = "ebike_indoor"
+
+    def __init__(
+        self, key: str, params: EbikeIndoorRule, zones: Sequence[WatchedZone], *, tracked: bool = True
+    ) -> None:
+        super().__init__(key, params.labels, zones, min_confidence=params.min_confidence, tracked=tracked)
+        self.params = params
