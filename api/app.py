@@ -19,6 +19,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import OperationalError
 
 import api.routers as routers_pkg
+from api.camera_store import CameraStore
 from api.consumer import consume_into_store
 from api.context import AppContext, WorkersProvider, embedded_workers
 from api.metrics import Metrics
@@ -26,6 +27,7 @@ from api.settings import Settings
 from api.store.db import Store
 from api.webhooks.dispatcher import Dispatcher
 from pipelines.bus import EventBus
+from vision.detect.registry import ModelRegistry
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +64,8 @@ def create_app(
     store = Store(settings.database_url)
     metrics = metrics or Metrics(store)
     ctx = AppContext(settings=settings, store=store, metrics=metrics, workers=workers or embedded_workers, bus=bus)
+    ctx.registry = ModelRegistry(settings.models_dir)
+    ctx.cameras = CameraStore(settings.config_dir)
     if settings.webhook_dispatcher:
         ctx.dispatcher = Dispatcher(store, settings, metrics)
     store.add_listener(ctx.notifier.notify)

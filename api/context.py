@@ -12,11 +12,13 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict
 
+from api.camera_store import CameraStore
 from api.metrics import Metrics
 from api.settings import Settings
 from api.store.db import Store
 from api.webhooks.dispatcher import Dispatcher
 from pipelines.bus import EventBus
+from vision.detect.registry import ModelRegistry
 
 
 class WorkerInfo(BaseModel):
@@ -77,3 +79,5 @@ class AppContext:
     bus: EventBus | None = None
     notifier: Notifier = field(default_factory=Notifier)
     dispatcher: Dispatcher | None = None
+    registry: ModelRegistry | None = None  # POST /v1/detect, PUT /v1/cameras; loaded detectors are cached here
+    cameras: CameraStore | None = None  # camera config YAML files (api.camera_store)

@@ -7,10 +7,12 @@ from typing import Annotated, cast
 from fastapi import Depends, Request
 
 from api.auth import AdminKey, OperatorKey, PlatformKey, Principal, ViewerKey
+from api.camera_store import CameraStore
 from api.context import AppContext
 from api.metrics import Metrics
 from api.settings import Settings
 from api.store.db import Store
+from vision.detect.registry import ModelRegistry
 
 
 def get_ctx(request: Request) -> AppContext:
@@ -29,18 +31,36 @@ def get_metrics(request: Request) -> Metrics:
     return get_ctx(request).metrics
 
 
+def get_registry(request: Request) -> ModelRegistry:
+    ctx = get_ctx(request)
+    if ctx.registry is None:
+        ctx.registry = ModelRegistry(ctx.settings.models_dir)
+    return ctx.registry
+
+
+def get_cameras(request: Request) -> CameraStore:
+    ctx = get_ctx(request)
+    if ctx.cameras is None:
+        ctx.cameras = CameraStore(ctx.settings.config_dir)
+    return ctx.cameras
+
+
 CtxDep = Annotated[AppContext, Depends(get_ctx)]
 StoreDep = Annotated[Store, Depends(get_store)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 MetricsDep = Annotated[Metrics, Depends(get_metrics)]
+RegistryDep = Annotated[ModelRegistry, Depends(get_registry)]
+CamerasDep = Annotated[CameraStore, Depends(get_cameras)]
 
 __all__ = [
     "AdminKey",
+    "CamerasDep",
     "CtxDep",
     "MetricsDep",
     "OperatorKey",
     "PlatformKey",
     "Principal",
+    "RegistryDep",
     "SettingsDep",
     "StoreDep",
     "ViewerKey",

