@@ -17,10 +17,12 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict, Field
 
 from pipelines.events import EventType, IncidentEvent, Severity
 from pipelines.rules.base import Violation
@@ -62,6 +64,7 @@ class _Incident:
     emitted_labels: frozenset[str] = frozenset()
     emitted_conf: float = 0.0
     extra: dict[str, str | None] = field(default_factory=dict)
+    hold_until: float = float("-inf")  # restored after a failover: not closed before this offset (module docs)
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +78,55 @@ class Incident:
     started_offset_s: float
     last_seen_offset_s: float
     violation: Violation
+
+
+class IncidentSnapshot(BaseModel):
+    """One live incident (or confirming condition) in wall-clock terms, for failover between workers."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    rule_key: str
+    zone: str | None
+    subject: str | None
+    rule: str
+    phase: Phase
+    id: str = ""
+    seq: int = -1
+    first_seen_at: datetime
+    last_seen_at: datetime
+    last_emit_at: datetime | None = None
+    hold_until: datetime | None = None
+    track_ids: list[int] = Field(default_factory=list)
+    labels: list[str] = Field(default_factory=list)
+    confidence: float = 0.0
+    emitted_tracks: list[int] = Field(default_factory=list)
+    emitted_labels: list[str] = Field(default_factory=list)
+    emitted_conf: float = 0.0
+    extra: dict[str, str | None] = Field(default_factory=dict)
+
+
+class CooldownSnapshot(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    rule_key: str
+    zone: str | None
+    subject: str | None
+    until: datetime
+
+
+class ManagerState(BaseModel):
+    """Everything an `IncidentManager` needs to continue on another worker (`export_state` / `restore_state`).
+
+    Times are wall clock (UTC): media offsets differ between workers, so they are rebased on the first frame the
+    restoring manager observes.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    camera_id: str
+    saved_at: datetime
+    incidents: list[IncidentSnapshot] = Field(default_factory=list)
+    cooldowns: list[CooldownSnapshot] = Field(default_factory=list)
 
 
 class IncidentManager:
@@ -96,10 +148,15 @@ class IncidentManager:
         self._confidence_step = confidence_step
         self._live: dict[IncidentKey, _Incident] = {}
         self._cooldown_until: dict[IncidentKey, float] = {}
+        self._clock_ref: tuple[float, float] | None = None  # (offset_s, wall seconds) of the last observed frame
+        self._pending: tuple[ManagerState, Mapping[str, float]] | None = None  # restored, rebased on next frame
 
     # -- public API ---------------------------------------------------------------------------------------------
     def observe(self, violations: Iterable[Violation], offset_s: float, now: datetime) -> list[IncidentEvent]:
         """Feed the violations that hold on the frame at `offset_s`; returns the events this frame produced."""
+        if self._pending is not None:
+            self._rebase(offset_s, now)
+        self._clock_ref = (offset_s, now.timestamp())
         events: list[IncidentEvent] = []
         seen: set[IncidentKey] = set()
         for v in _strongest_per_key(violations):
@@ -137,6 +194,109 @@ class IncidentManager:
             if i.phase is Phase.open
         ]
 
+    # -- failover (state export / restore) --------------------------------------------------------------------------
+    def export_state(self) -> ManagerState:
+        """The live incidents, confirming conditions and cooldowns in wall-clock terms (see ManagerState)."""
+        if self._clock_ref is None:  # nothing observed yet: what was restored is still the state
+            pending = self._pending[0] if self._pending is not None else None
+            return pending or ManagerState(camera_id=self.camera_id, saved_at=datetime.now(UTC))
+        ref_off, ref_wall = self._clock_ref
+
+        def wall(t: float) -> datetime:
+            return datetime.fromtimestamp(ref_wall + (t - ref_off), tz=UTC)
+
+        incidents = [
+            IncidentSnapshot(
+                rule_key=inc.key[0],
+                zone=inc.key[1],
+                subject=inc.key[2],
+                rule=inc.violation.rule,
+                phase=inc.phase,
+                id=inc.id,
+                seq=inc.seq,
+                first_seen_at=inc.first_seen_at,
+                last_seen_at=inc.last_seen_at,
+                last_emit_at=wall(inc.last_emit) if inc.seq >= 0 else None,
+                hold_until=wall(inc.hold_until) if inc.hold_until != float("-inf") else None,
+                track_ids=list(inc.violation.track_ids),
+                labels=list(inc.violation.labels),
+                confidence=inc.violation.confidence,
+                emitted_tracks=sorted(inc.emitted_tracks),
+                emitted_labels=sorted(inc.emitted_labels),
+                emitted_conf=inc.emitted_conf,
+                extra=dict(inc.extra),
+            )
+            for inc in self._live.values()
+        ]
+        cooldowns = [
+            CooldownSnapshot(rule_key=k[0], zone=k[1], subject=k[2], until=wall(until))
+            for k, until in self._cooldown_until.items()
+            if until > ref_off
+        ]
+        return ManagerState(camera_id=self.camera_id, saved_at=wall(ref_off), incidents=incidents, cooldowns=cooldowns)
+
+    def restore_state(self, state: ManagerState, *, grace_seconds: Mapping[str, float] | None = None) -> None:
+        """Continue the incidents of `state` (exported by another worker's manager for this camera).
+
+        Applied on the next `observe` (times are rebased onto that frame's offset). An open incident keeps its id
+        and continues with the next seq; it is not closed before `grace_seconds[rule_key]` + its clear_seconds of
+        observation here, so a rule that must warm up again (dwell timers) can see the condition first.
+        """
+        if state.camera_id != self.camera_id:
+            raise ValueError(f"state of camera {state.camera_id!r} cannot be restored on camera {self.camera_id!r}")
+        self._pending = (state, dict(grace_seconds or {}))
+
+    def _rebase(self, offset_s: float, now: datetime) -> None:
+        assert self._pending is not None
+        state, grace = self._pending
+        self._pending = None
+        shift = offset_s - now.timestamp()
+
+        def off(when: datetime) -> float:
+            return when.timestamp() + shift
+
+        for snap in state.incidents:
+            key: IncidentKey = (snap.rule_key, snap.zone, snap.subject)
+            if key in self._live:
+                continue
+            v = Violation(
+                snap.rule_key,
+                snap.rule,
+                snap.zone,
+                snap.subject,
+                tuple(snap.track_ids),
+                tuple(snap.labels),
+                snap.confidence,
+            )
+            inc = _Incident(
+                key,
+                snap.phase,
+                off(snap.first_seen_at),
+                snap.first_seen_at,
+                off(snap.last_seen_at),
+                snap.last_seen_at,
+                v,
+                snap.id,
+                snap.seq,
+                off(snap.last_emit_at) if snap.last_emit_at is not None else 0.0,
+                frozenset(snap.emitted_tracks),
+                frozenset(snap.emitted_labels),
+                snap.emitted_conf,
+                dict(snap.extra),
+            )
+            if snap.phase is Phase.open:
+                held = off(snap.hold_until) if snap.hold_until is not None else float("-inf")
+                clear = self._timing(snap.rule_key, snap.rule).clear_seconds
+                inc.hold_until = max(held, offset_s + grace.get(snap.rule_key, 0.0) + clear)
+            self._live[key] = inc
+        for cd in state.cooldowns:
+            if off(cd.until) > offset_s:
+                self._cooldown_until[(cd.rule_key, cd.zone, cd.subject)] = off(cd.until)
+        log.info(
+            "incident state restored",
+            extra={"camera_id": self.camera_id, "incidents": len(state.incidents), "cooldowns": len(state.cooldowns)},
+        )
+
     # -- transitions --------------------------------------------------------------------------------------------
     def _see(self, v: Violation, t: float, now: datetime) -> IncidentEvent | None:
         timing = self._timing(v.rule_key, v.rule)
@@ -171,10 +331,10 @@ class IncidentManager:
         inc = self._live[key]
         timing = self._timing(key[0], inc.violation.rule)
         if inc.phase is Phase.confirming:
-            if t - inc.last_seen > self._confirm_gap:
+            if t - inc.last_seen > self._confirm_gap + 1e-6:
                 del self._live[key]
             return None
-        if t - inc.last_seen < timing.clear_seconds:
+        if t - inc.last_seen < timing.clear_seconds or t < inc.hold_until:
             return None
         del self._live[key]
         self._cooldown_until[key] = inc.last_seen + timing.clear_seconds + timing.cooldown_seconds
