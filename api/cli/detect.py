@@ -1,7 +1,8 @@
 """`safewatch detect IMAGE... [--model NAME] [--conf C] [--json] [--annotate DIR]` — detections per image.
 
 Every image is processed even when others fail; failures are reported per file and make the exit status 1.
-(`--camera FILE.yaml`, applying a camera's zones and rules, plugs in where `_results` builds each image's entry.)
+`--camera FILE.yaml` applies the camera's zones and rules to each image alone (single-frame semantics, as
+`POST /v1/detect`): the entries get `violations`.
 """
 
 from __future__ import annotations
@@ -18,6 +19,9 @@ import numpy as np
 import numpy.typing as npt
 
 from api.cli.models import models_dir
+from pipelines.assemble import PipelineConfigError, resolve_models
+from pipelines.config import CameraConfig, ConfigError, load_camera_config
+from pipelines.single_frame import evaluate_single_frame, violations_json
 from vision.detect.detector import Detector, DetectorOptions
 from vision.detect.errors import DetectError, ImageError
 from vision.detect.images import load_image
@@ -55,19 +59,26 @@ def annotate(image: npt.NDArray[np.uint8], det: Detections) -> npt.NDArray[np.ui
 
 
 def _results(
-    detector: Detector, paths: list[pathlib.Path], conf: float | None, out_dir: pathlib.Path | None
+    detectors: list[Detector],
+    paths: list[pathlib.Path],
+    conf: float | None,
+    out_dir: pathlib.Path | None,
+    camera: CameraConfig | None = None,
 ) -> list[Entry]:
     results: list[Entry] = []
     for path in paths:
         entry: Entry = {"image": str(path)}
         try:
             image = load_image(path)
-            det = detector.detect(image, confidence=conf)
+            det = Detections.merge([d.detect(image, confidence=conf) for d in detectors])
         except ImageError as exc:
             entry.update(detections=[], error=str(exc))
             results.append(entry)
             continue
         entry["detections"] = detections_json(det)
+        if camera is not None:
+            violations, _reports = evaluate_single_frame(camera, image, det)
+            entry["violations"] = violations_json(violations)
         if out_dir is not None:
             target = out_dir / f"{path.stem}.jpg"
             if not cv2.imwrite(str(target), annotate(image, det)):
@@ -93,15 +104,22 @@ def _table(results: list[Entry]) -> str:
 
 def cmd_detect(args: argparse.Namespace) -> int:
     reg = ModelRegistry(models_dir(args))
+    camera = None
     try:
-        name = args.model or reg.default_model("person")
-        detector = reg.detector(name, DetectorOptions(keep_unmapped=args.all_classes))
-    except DetectError as exc:
+        if args.camera is not None:
+            camera = load_camera_config(args.camera, check_files=False)
+        names = [args.model] if args.model else resolve_models(camera, reg) if camera else []
+        names = names or [reg.default_model("person")]
+        detectors = [reg.detector(n, DetectorOptions(keep_unmapped=args.all_classes)) for n in names]
+    except ConfigError as exc:
+        sys.stderr.write("".join(f"{p}\n" for p in exc.problems))
+        return 2
+    except (DetectError, PipelineConfigError) as exc:
         sys.stderr.write(f"{exc}\n")
         return 2
     if args.annotate is not None:
         args.annotate.mkdir(parents=True, exist_ok=True)
-    results = _results(detector, args.images, args.conf, args.annotate)
+    results = _results(detectors, args.images, args.conf, args.annotate, camera)
     if args.json:
         sys.stdout.write(json.dumps(results, indent=2, ensure_ascii=False) + "\n")
     else:
@@ -124,5 +142,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     p.add_argument("--json", action="store_true", help="JSON list, one object per image")
     p.add_argument("--annotate", type=pathlib.Path, metavar="DIR", help="write images with boxes drawn into DIR")
     p.add_argument("--all-classes", action="store_true", help="also show classes without a semantic label")
+    p.add_argument(
+        "--camera", type=pathlib.Path, metavar="FILE.yaml", help="apply this camera's zones and rules (violations)"
+    )
     p.add_argument("--models-dir", type=pathlib.Path, help="default: $SAFEWATCH_MODELS_DIR or ./models")
     p.set_defaults(func=cmd_detect)

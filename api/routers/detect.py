@@ -21,11 +21,11 @@ from api.deps import CamerasDep, MetricsDep, PlatformKey, RegistryDep, SettingsD
 from api.metrics import Metrics
 from api.routers.cameras import load_camera
 from api.schemas import Problem
-from api.single_frame import NOTE, evaluate_single_frame
 from api.uploads import Upload, UploadError, read_upload
 from pipelines.assemble import PipelineConfigError, resolve_models
 from pipelines.config import CameraConfig
 from pipelines.rules.base import Violation
+from pipelines.single_frame import NOTE, evaluate_single_frame
 from vision.detect.errors import ImageError, ModelError
 from vision.detect.images import load_image
 from vision.detect.registry import ModelRegistry

@@ -86,3 +86,48 @@ def test_missing_model_file(
     shutil.copy(built_default_models_dir() / f"{DEFAULT}.yaml", tmp_path)
     assert main(["detect", str(test_images / "bus.jpg"), "--models-dir", str(tmp_path)]) == 2
     assert "model file not found" in capsys.readouterr().err
+
+
+def _camera_file(tmp_path: pathlib.Path, polygon: list[list[float]]) -> pathlib.Path:
+    path = tmp_path / "cam.yaml"
+    path.write_text(
+        "id: cli-cam\nsite: s\nname: 测试\nstreams: {detect: x.mp4}\n"
+        f"zones: [{{name: area, polygon: {polygon}}}]\n"
+        "rules: [{type: intrusion, zones: [area], labels: [person]}]\n",
+        encoding="utf-8",
+    )
+    return path
+
+
+@pytest.mark.parametrize(
+    ("polygon", "expected"),
+    [
+        ([[0, 0], [1, 0], [1, 1], [0, 1]], ["intrusion"]),  # the whole frame: the pedestrians are inside
+        ([[0, 0], [1, 0], [1, 0.1], [0, 0.1]], []),  # a strip of sky: nobody's feet there
+    ],
+)
+def test_camera_applies_zones_and_rules(
+    models: pathlib.Path,
+    test_images: pathlib.Path,
+    tmp_path: pathlib.Path,
+    capsys: pytest.CaptureFixture[str],
+    polygon: list[list[float]],
+    expected: list[str],
+) -> None:
+    cam = _camera_file(tmp_path, polygon)
+    code = main(["detect", str(test_images / "bus.jpg"), "--camera", str(cam), "--json", "--models-dir", str(models)])
+    assert code == 0
+    (entry,) = json.loads(capsys.readouterr().out)
+    assert [v["rule"] for v in entry["violations"]] == expected
+    if expected:
+        assert entry["violations"][0]["labels"] == ["person"] and entry["violations"][0]["boxes"]
+
+
+def test_camera_config_errors_name_the_file(
+    models: pathlib.Path, test_images: pathlib.Path, tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("id: BAD ID\nsite: s\n", encoding="utf-8")
+    code = main(["detect", str(test_images / "bus.jpg"), "--camera", str(bad), "--models-dir", str(models)])
+    err = capsys.readouterr().err
+    assert code == 2 and "bad.yaml" in err and "id" in err

@@ -82,3 +82,21 @@ def evaluate_single_frame(
     rules = CameraRules(single_frame_camera(camera), tracked=False)
     frame = Frame(camera_id=camera.id, seq=0, pts=0.0, wall_time=time.time(), image=image)
     return rules.evaluate(FrameContext(frame, detections)), rule_reports(camera)
+
+
+def violations_json(violations: list[Violation]) -> list[dict[str, object]]:
+    """The JSON shape shared by `safewatch detect --camera` and `POST /v1/detect`."""
+    out: list[dict[str, object]] = []
+    for v in violations:
+        item: dict[str, object] = {
+            "rule": v.rule,
+            "rule_key": v.rule_key,
+            "zone": v.zone,
+            "labels": list(v.labels),
+            "confidence": round(v.confidence, 4),
+            "boxes": [[round(float(x), 1) for x in box] for box in v.evidence.xyxy],
+        }
+        if v.track_ids:
+            item["track_ids"] = list(v.track_ids)
+        out.append(item)
+    return out
