@@ -14,18 +14,23 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from fastapi import FastAPI
+from sqlalchemy import or_, select
 
 from api.app import create_app
 from api.consumer import STORE_GROUP
 from api.context import WorkerInfo
 from api.metrics import Metrics
 from api.settings import Settings
+from api.store.models import Incident, IncidentStatus
 from pipelines.assemble import EvidenceOptions
-from pipelines.bus import InProcessBus
+from pipelines.bus_factory import make_bus
 from pipelines.sinks import BusSink
 from pipelines.worker import CameraWorker
 from vision.detect.registry import ModelRegistry
+from vision.media.config import RetentionConfig
 from vision.media.manifest import load_key
+from vision.media.retention import apply_retention
+from vision.media.store import MediaStore
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +38,8 @@ log = logging.getLogger(__name__)
 class EmbeddedService:
     def __init__(self, settings: Settings, *, models_dir: Path, realtime_files: bool = True) -> None:
         self.settings = settings
-        self.bus = InProcessBus()
+        # In-process by default; SAFEWATCH_REDIS_URL makes the all-in-one service publish through Redis Streams too.
+        self.bus = make_bus(settings.redis_url, spool_dir=settings.data_dir / "spool")
         self.registry = ModelRegistry(models_dir)
         self.app: FastAPI = create_app(settings, bus=self.bus, workers=self.workers)
         self.metrics: Metrics = self.app.state.ctx.metrics
@@ -58,12 +64,18 @@ class EmbeddedService:
         """Stop cameras (closing incidents, flushing clips), then wait for the store to apply every event."""
         self.worker.stop()
         deadline = time.monotonic() + drain_timeout
-        while self.bus.backlog(STORE_GROUP) and time.monotonic() < deadline:
+        while self._backlog() and time.monotonic() < deadline:
             time.sleep(0.1)
-        left = self.bus.backlog(STORE_GROUP)
+        left = self._backlog()
         if left:
             log.warning("shutdown: %d events not yet stored after %.0f s", left, drain_timeout)
         self._pump_stop.set()
+
+    def _backlog(self) -> int:
+        try:
+            return int(self.bus.backlog(STORE_GROUP))
+        except Exception:  # Redis down: events are spooled on disk and flushed on the next start
+            return 0
 
     def workers(self) -> list[WorkerInfo]:
         status = self.worker.status()
@@ -78,8 +90,31 @@ class EmbeddedService:
             )
         ]
 
+    def apply_retention(self) -> int:
+        """Delete evidence past the age/size limits, never that of open or kept incidents; returns files removed."""
+        cfg = RetentionConfig(
+            max_age_days=self.settings.retention_max_age_days, max_total_bytes=self.settings.retention_max_bytes
+        )
+        with self.app.state.ctx.store.read() as session:
+            rows = session.execute(
+                select(Incident.id).where(or_(Incident.status == IncidentStatus.open, Incident.keep.is_(True)))
+            )
+            protected = {r[0] for r in rows}
+        live = {i.id for r in self.worker.runtimes() for i in r.pipeline.incidents.live()}
+        deleted = apply_retention(MediaStore(self.settings.media_dir), cfg, protected | live)
+        if deleted:
+            log.info("retention removed the evidence of %d incidents", len(deleted))
+        return len(deleted)
+
     def _pump_metrics(self) -> None:
+        next_retention = time.monotonic() + 30.0
         while not self._pump_stop.wait(2.0):
+            if time.monotonic() >= next_retention:
+                next_retention = time.monotonic() + self.settings.retention_interval_s
+                try:
+                    self.apply_retention()
+                except Exception:
+                    log.exception("retention failed")
             for s in self.worker.status():
                 self.metrics.camera_frame_rate(s.camera_id, s.fps)
                 self.metrics.camera_state(s.camera_id, s.state)

@@ -27,6 +27,13 @@ class Settings(BaseSettings):
     public_base_url: str | None = Field(
         default=None, description="Base URL for links in webhooks (snapshot/clip); default http://<host>:<port>"
     )
+    retention_max_age_days: float | None = Field(
+        default=30.0, gt=0, description="Evidence older than this is deleted (open and kept incidents never are)"
+    )
+    retention_max_bytes: int | None = Field(
+        default=None, gt=0, description="Total media size cap; oldest evidence goes first (open/kept never)"
+    )
+    retention_interval_s: float = Field(default=600.0, gt=0, description="How often retention runs")
     max_upload_bytes: int = Field(
         default=20 * 1024 * 1024, gt=0, description="Largest accepted upload (POST /v1/detect)"
     )

@@ -50,6 +50,10 @@ class EventBus(Protocol):
         """Mark deliveries as done for `group`; call only after the consumer's work is committed."""
         ...
 
+    def backlog(self, group: str) -> int:
+        """Events `group` has not acknowledged yet (0 = drained)."""
+        ...
+
     def close(self) -> None:
         """Release resources; wakes blocked consumers."""
         ...

@@ -65,7 +65,10 @@ def run(args: argparse.Namespace) -> int:
     logging.getLogger().setLevel(logging.INFO)
     service = EmbeddedService(settings, models_dir=models_dir, realtime_files=not args.fast)
     _banner(settings, cameras, service, demo=args.demo)
-    server = _Server(uvicorn.Config(service.app, host=settings.host, port=settings.port, log_level="warning"), service)
+    config = uvicorn.Config(
+        service.app, host=settings.host, port=settings.port, log_level="warning", timeout_graceful_shutdown=5
+    )
+    server = _Server(config, service)
     service.start()
     server.run()
     return 0

@@ -52,7 +52,9 @@ class Running:
 
     def __init__(self, settings: Settings, models_dir: Path) -> None:
         self.service = EmbeddedService(settings, models_dir=models_dir)
-        config = uvicorn.Config(self.service.app, host="127.0.0.1", port=settings.port, log_level="warning")
+        config = uvicorn.Config(
+            self.service.app, host="127.0.0.1", port=settings.port, log_level="warning", timeout_graceful_shutdown=2
+        )
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
         self.base = f"http://127.0.0.1:{settings.port}"
