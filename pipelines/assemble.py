@@ -14,10 +14,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from pipelines.camera import EVERY_FRAME_RULES, CameraPipeline, EventSink, ModelSlot
+from pipelines.camera import EVERY_FRAME_RULES, CameraPipeline, EventSink, FrameDetector, ModelSlot
 from pipelines.config import CameraConfig
 from pipelines.evidence import EvidenceRecorder, UrlFor
 from pipelines.rules.factory import CameraRules, check_label_coverage, model_labels, select_models
+from vision.detect.batcher import BatcherPool, CameraDetector
 from vision.detect.detector import DetectorOptions
 from vision.detect.registry import ModelRegistry
 from vision.media.clip_writer import ClipWriter
@@ -53,11 +54,14 @@ class CameraRuntime:
     source: VideoSource
     record: VideoSource | None = None
     models: list[str] = field(default_factory=list)
+    batched: list[CameraDetector] = field(default_factory=list)  # detached from their batchers on close
 
     def close(self) -> None:
         self.source.close()
         if self.record is not None:
             self.record.close()
+        for view in self.batched:
+            view.close()
 
 
 def resolve_models(camera: CameraConfig, registry: ModelRegistry) -> list[str]:
@@ -90,13 +94,14 @@ def build_runtime(
     clip_writer: ClipWriter | None = None,
     detector_options: DetectorOptions | None = None,
     on_inference: Callable[[str, float], None] | None = None,
+    batching: BatcherPool | None = None,
 ) -> CameraRuntime:
-    """Everything one camera needs. `source` replaces the config's detect stream (replay of another file/URL)."""
+    """Everything one camera needs. `source` replaces the config's detect stream (replay of another file/URL).
+
+    `batching`: a `BatcherPool` shared by a worker's cameras batches their inferences per model (one session.run
+    for several cameras' frames, at most one frame per camera per batch); None runs the detectors directly.
+    """
     names = resolve_models(camera, registry)
-    slots = [
-        ModelSlot(registry.detector(n, detector_options), interval_s=1.0 / camera.model_fps.get(n, camera.analysis_fps))
-        for n in names
-    ]
     detect_uri = source or camera.detect_source
     main = VideoSource(detect_uri, source_config(camera, realtime=realtime, loop=loop), camera_id=camera.id)
     record: VideoSource | None = None
@@ -124,6 +129,13 @@ def build_runtime(
             url_for=evidence.url_for,
         )
     rules = CameraRules(camera)
+    pool = batching
+    views = [pool.for_camera(registry.detector(n, detector_options), camera.id) for n in names] if pool else []
+    detectors: list[FrameDetector] = [*views] or [registry.detector(n, detector_options) for n in names]
+    slots = [
+        ModelSlot(d, interval_s=1.0 / camera.model_fps.get(n, camera.analysis_fps))
+        for n, d in zip(names, detectors, strict=True)
+    ]
     pipeline = CameraPipeline(
         camera,
         slots,
@@ -135,7 +147,7 @@ def build_runtime(
         on_inference=on_inference,
     )
     log.info("camera %s: models %s, %d rules", camera.id, names, len(rules.rules))
-    return CameraRuntime(camera, pipeline, main, record, names)
+    return CameraRuntime(camera, pipeline, main, record, names, views)
 
 
 def _needs_every_frame(camera: CameraConfig) -> bool:

@@ -68,7 +68,7 @@ class _Request:
 
 @dataclass(slots=True)
 class BatchStats:
-    """Counters for metrics and benchmarks (updated by the batcher thread only)."""
+    """Counters for metrics and benchmarks."""
 
     batches: int = 0
     frames: int = 0
@@ -160,7 +160,8 @@ class BatchingDetector:
         if self._closed:
             raise BatcherClosedError(f"batcher for {self.name} is closed")
         if not self.batched or (self.config.solo_direct and len(self._cameras) <= 1):
-            self.stats.direct += 1
+            with self._cond:
+                self.stats.direct += 1
             return self.detector.detect(image, confidence=confidence, iou=iou)
         return self.submit(image, key=key, confidence=confidence, iou=iou).result()
 
