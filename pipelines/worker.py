@@ -1,11 +1,24 @@
-"""`CameraWorker`: runs the pipelines of many cameras in one process and keeps them in line with the config dir.
+"""`CameraWorker`: runs the pipelines of many cameras in one process and keeps them in line with the camera configs.
 
-Each enabled camera runs in its own thread (decode and ONNX Runtime release the GIL). The worker polls the camera
-config directory (YAML files are the source of truth; the HTTP API writes them too) and reconciles: new cameras
-start, changed ones restart with the new config, removed or disabled ones stop (their open incidents are closed).
-A file that stops validating leaves the last good config running and logs the problems. A camera thread that dies
-is restarted with back-off, like a watchdog; a camera whose rules cannot be served (missing model) is reported and
-retried when the models or the config change.
+Each running camera has its own thread (decode and ONNX Runtime release the GIL). Every `poll_s` the worker
+reconciles with its `ConfigSource` (pipelines/config_source.py): new cameras start, changed ones restart with the
+new config, removed or disabled ones stop (their open incidents are closed). A file that stops validating leaves the
+last good config running and logs the problems. A camera thread that dies is restarted with back-off, like a
+watchdog; a camera whose rules cannot be served (missing model) is reported and retried when the models or the
+config change.
+
+Embedded mode (`safewatch run`): the source is the config directory and the worker runs every enabled camera.
+
+Distributed mode (`safewatch worker`, `distributed=Distributed(leases, state)`): the configs come from Redis and the
+worker runs only the cameras it holds a lease on (pipelines/leases.py: claim up to a fair share, renew, hand over
+extras). A camera stops in one of three ways:
+- *finish* (removed, disabled, config changed): open incidents are closed, as in embedded mode;
+- *handover* (rebalancing, clean shutdown): incidents stay open; the evidence recorder is flushed and the incident
+  state saved (pipelines/incident_state.py) before the lease is released, so the next owner continues them;
+- *abandon* (lease lost): nothing more is published; the new owner has the state.
+The incident state of each camera is saved to Redis on every event and about once a second while it changes, and is
+restored when a camera starts, so a worker killed with `kill -9` costs at most the lease TTL of observation and
+never a duplicate `opened`.
 """
 
 from __future__ import annotations
@@ -15,17 +28,24 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path
 
 from pipelines.assemble import CameraRuntime, EvidenceOptions, PipelineConfigError, build_runtime
-from pipelines.camera import EventSink
-from pipelines.config import CameraConfig, ConfigError, load_camera_config
+from pipelines.camera import CameraPipeline, EventSink
+from pipelines.config import CameraConfig
+from pipelines.config_source import ConfigSource, DirConfigSource
+from pipelines.events import IncidentEvent
+from pipelines.incident_state import IncidentStateStore, StateSaver, restore_grace
+from pipelines.leases import LeaseManager, WorkerLoad
+from vision.detect.batcher import BatcherPool
 from vision.detect.errors import ModelError
 from vision.detect.registry import ModelRegistry
 from vision.media.clip_writer import ClipWriter
-from vision.sources import SourceError
+from vision.sources import EndOfStream, SourceError
+from vision.types import Frame
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +62,20 @@ class CameraStatus:
     error: str | None
 
 
+@dataclass(frozen=True)
+class Distributed:
+    """What a worker needs in distributed mode: its leases and where incident states live."""
+
+    leases: LeaseManager
+    state: IncidentStateStore
+
+
+class Exit(StrEnum):
+    finish = "finish"
+    handover = "handover"
+    abandon = "abandon"
+
+
 @dataclass
 class _Running:
     config: CameraConfig
@@ -53,13 +87,13 @@ class _Running:
     restarts: int = 0
     next_try: float = 0.0
     finished: bool = False  # a file played once to its end: not restarted
-    path: Path | None = None
+    exit: Exit = Exit.finish
 
 
 class CameraWorker:
     def __init__(
         self,
-        config_dir: Path,
+        config_dir: Path | ConfigSource,
         registry: ModelRegistry,
         sinks: Sequence[EventSink],
         *,
@@ -69,8 +103,11 @@ class CameraWorker:
         poll_s: float = 2.0,
         on_inference: Callable[[str, float], None] | None = None,
         worker_id: str | None = None,
+        distributed: Distributed | None = None,
+        batching: BatcherPool | None = None,
     ) -> None:
-        self.config_dir = config_dir
+        self.source: ConfigSource = DirConfigSource(config_dir) if isinstance(config_dir, Path) else config_dir
+        self.config_dir = config_dir if isinstance(config_dir, Path) else None
         self.registry = registry
         self.sinks = list(sinks)
         self.evidence = evidence
@@ -78,48 +115,62 @@ class CameraWorker:
         self.loop_files = loop_files
         self.poll_s = poll_s
         self.on_inference = on_inference
-        self.id = worker_id or f"{socket.gethostname()}-{os.getpid()}"
+        self.distributed = distributed
+        self.batching = batching  # opt-in cross-camera batching (vision.detect.batcher); closed by `stop`
+        default_id = distributed.leases.id if distributed else f"{socket.gethostname()}-{os.getpid()}"
+        self.id = worker_id or default_id
         self.host = socket.gethostname()
         self.clip_writer = ClipWriter() if evidence is not None else None
         self._cameras: dict[str, _Running] = {}
-        self._mtimes: dict[Path, float] = {}
-        self._paths: dict[str, Path] = {}
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        if distributed is not None:
+            distributed.leases.bind(load=self.load, on_lost=self._lost)
 
     # -- lifecycle ---------------------------------------------------------------------------------------------
     def start(self) -> None:
+        if self.distributed is not None:
+            self.distributed.leases.start()
         self.reconcile()
         self._thread = threading.Thread(target=self._watch, name="camera-worker", daemon=True)
         self._thread.start()
 
     def stop(self, timeout: float = 15.0) -> None:
-        """Stop every camera: open incidents are closed and their clips flushed before this returns."""
+        """Stop every camera. Embedded: open incidents are closed and their clips flushed before this returns.
+        Distributed: cameras are handed over (incidents stay open, state saved) and their leases released."""
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout)
         with self._lock:
             running = list(self._cameras.values())
             self._cameras.clear()
+        how = Exit.handover if self.distributed is not None else Exit.finish
         for r in running:
-            self._halt(r, timeout)
+            r.exit = how
+            r.stop.set()
+        for r in running:
+            self._halt(r, how, timeout)
+        if self.distributed is not None:
+            self.distributed.leases.stop(release=True)
         if self.clip_writer is not None:
             self.clip_writer.close(timeout)
+        if self.batching is not None:
+            self.batching.close()
 
     # -- reconciliation ----------------------------------------------------------------------------------------
     def reconcile(self) -> None:
-        """Bring the running cameras in line with the config dir (called every `poll_s`)."""
-        wanted = self._load_configs()
+        """Bring the running cameras in line with the configs (and, distributed, the leases); every `poll_s`."""
+        wanted = self.source.cameras()
+        if self.distributed is not None:
+            wanted = self._lease_round(wanted, self.distributed.leases)
         with self._lock:
             current = dict(self._cameras)
         for cam_id, r in current.items():
             new = wanted.get(cam_id)
             if new is None or new.config_hash() != r.digest:
                 log.info("camera %s: %s", cam_id, "removed or disabled" if new is None else "config changed")
-                with self._lock:
-                    self._cameras.pop(cam_id, None)
-                self._halt(r)
+                self._drop(cam_id, r, Exit.finish)
         for cam_id, cfg in wanted.items():
             with self._lock:
                 running = self._cameras.get(cam_id)
@@ -128,29 +179,40 @@ class CameraWorker:
             elif not running.finished and (running.thread is None or not running.thread.is_alive()):
                 self._relaunch(running)
 
-    def _load_configs(self) -> dict[str, CameraConfig]:
-        paths = sorted(p for p in self.config_dir.glob("*.y*ml")) if self.config_dir.is_dir() else []
-        wanted: dict[str, CameraConfig] = {}
-        for path in paths:
-            try:
-                cfg = load_camera_config(path)
-            except ConfigError as exc:
-                if self._mtimes.get(path) != _mtime(path):
-                    for problem in exc.problems:
-                        log.error("camera config problem: %s", problem)
-                old = next((r.config for r in self._cameras.values() if r.path == path), None)
-                if old is not None:
-                    wanted[old.id] = old  # keep the last good config running
-                self._mtimes[path] = _mtime(path)
-                continue
-            self._mtimes[path] = _mtime(path)
-            if cfg.enabled and cfg.id not in wanted:
-                wanted[cfg.id] = cfg
-                self._paths[cfg.id] = path
-        return wanted
+    def _lease_round(self, configs: dict[str, CameraConfig], leases: LeaseManager) -> dict[str, CameraConfig]:
+        """Stop what is lost, removed or handed over; claim up to the fair share; returns the cameras to run."""
+        with self._lock:
+            current = dict(self._cameras)
+        held = leases.held()
+        for cam_id, r in current.items():
+            if cam_id not in held:
+                self._drop(cam_id, r, Exit.abandon)
+            elif cam_id not in configs:
+                log.info("camera %s: removed or disabled", cam_id)
+                self._drop(cam_id, r, Exit.finish)
+                assert self.distributed is not None
+                self.distributed.state.delete(cam_id, leases.id)
+                leases.release(cam_id)
+        for cam_id in held - set(configs) - set(current):
+            leases.release(cam_id)
+        plan = leases.plan(configs)
+        for cam_id in plan.release:
+            log.info("camera %s: handing over (share %d)", cam_id, plan.share)
+            with self._lock:
+                extra = self._cameras.get(cam_id)
+            if extra is not None:
+                self._drop(cam_id, extra, Exit.handover)
+            leases.release(cam_id)
+        return {cam_id: configs[cam_id] for cam_id in sorted(plan.owned - set(plan.release))}
+
+    def _drop(self, cam_id: str, r: _Running, how: Exit) -> None:
+        with self._lock:
+            if self._cameras.get(cam_id) is r:
+                del self._cameras[cam_id]
+        self._halt(r, how)
 
     def _launch(self, cfg: CameraConfig) -> None:
-        r = _Running(cfg, cfg.config_hash(), path=self._paths.get(cfg.id))
+        r = _Running(cfg, cfg.config_hash())
         with self._lock:
             self._cameras[cfg.id] = r
         self._relaunch(r)
@@ -163,22 +225,31 @@ class CameraWorker:
         r.thread.start()
 
     def _run_camera(self, r: _Running) -> None:
+        saver: StateSaver | None = None
         try:
+            if self.distributed is not None:
+                saver = StateSaver(self.distributed.state, r.config.id, self.id)
             r.runtime = build_runtime(
                 r.config,
                 self.registry,
-                sinks=self.sinks,
+                sinks=[saver, *self.sinks] if saver is not None else self.sinks,
                 realtime=self.realtime_files,
                 loop=self.loop_files,
                 evidence=self.evidence,
                 clip_writer=self.clip_writer,
                 on_inference=self.on_inference,
+                batching=self.batching,
             )
             r.error = None
+            if saver is not None:
+                self._restore(r.config, r.runtime.pipeline, saver)
             r.runtime.source.open()
             if r.runtime.record is not None:
                 r.runtime.record.open()
-            r.runtime.pipeline.run(r.runtime.source, r.stop)
+            if saver is None:
+                r.runtime.pipeline.run(r.runtime.source, r.stop)
+            else:
+                self._drive(r, r.runtime, saver)
             r.finished = not r.runtime.source.live
         except (PipelineConfigError, ModelError) as exc:
             r.error = str(exc)
@@ -196,12 +267,48 @@ class CameraWorker:
                 r.restarts += 1
                 r.next_try = time.monotonic() + min(60.0, 2.0 ** min(r.restarts, 6))
 
-    def _halt(self, r: _Running, timeout: float = 15.0) -> None:
+    def _restore(self, cfg: CameraConfig, pipeline: CameraPipeline, saver: StateSaver) -> None:
+        assert self.distributed is not None
+        saver.bind(pipeline.incidents)
+        state = self.distributed.state.load(cfg.id)
+        if state is not None and (state.incidents or state.cooldowns):
+            pipeline.incidents.restore_state(state, grace_seconds=restore_grace(cfg))
+            log.info("camera %s: continuing %d incident(s) from the previous owner", cfg.id, len(state.incidents))
+
+    def _drive(self, r: _Running, rt: CameraRuntime, saver: StateSaver) -> None:
+        """The distributed frame loop: like `CameraPipeline.run`, but the way out depends on `r.exit`."""
+        last: Frame | None = None
+        while not r.stop.is_set():
+            try:
+                frame = rt.source.read(timeout=0.5)
+            except EndOfStream:
+                break
+            if frame is not None:
+                rt.pipeline.process(frame)
+                saver.tick()
+                last = frame
+        if r.exit is Exit.finish:
+            rt.pipeline.finish(last)
+        elif r.exit is Exit.handover:
+            if rt.pipeline.evidence is not None:
+                _publish(rt.pipeline, rt.pipeline.evidence.close(15.0))
+            saver.save(force=True)
+
+    def _halt(self, r: _Running, how: Exit = Exit.finish, timeout: float = 15.0) -> None:
+        r.exit = how
         r.stop.set()
         if r.runtime is not None:
             r.runtime.source.close()
         if r.thread is not None:
             r.thread.join(timeout)
+
+    def _lost(self, camera_id: str) -> None:
+        """Renewal thread: the lease is gone (another worker may run the camera): stop at once, publish nothing."""
+        with self._lock:
+            r = self._cameras.get(camera_id)
+        if r is not None:
+            r.exit = Exit.abandon
+            r.stop.set()
 
     def _watch(self) -> None:
         while not self._stop.wait(self.poll_s):
@@ -211,6 +318,10 @@ class CameraWorker:
                 log.exception("config reconcile failed")
 
     # -- status ------------------------------------------------------------------------------------------------
+    def runtimes(self) -> list[CameraRuntime]:
+        with self._lock:
+            return [r.runtime for r in self._cameras.values() if r.runtime is not None]
+
     def status(self) -> list[CameraStatus]:
         with self._lock:
             running = list(self._cameras.values())
@@ -231,9 +342,21 @@ class CameraWorker:
             )
         return out
 
+    def load(self) -> WorkerLoad:
+        """The heartbeat summary: running cameras, total analysed fps, worst lag."""
+        status = self.status()
+        return WorkerLoad(
+            cameras=[s.camera_id for s in status],
+            fps=sum(s.fps for s in status),
+            lag_s=max((s.lag_s for s in status), default=0.0),
+        )
 
-def _mtime(path: Path) -> float:
-    try:
-        return path.stat().st_mtime
-    except OSError:
-        return 0.0
+
+def _publish(pipeline: CameraPipeline, events: Iterable[IncidentEvent]) -> None:
+    """Send events to the pipeline's sinks, isolated like `CameraPipeline` does."""
+    for event in events:
+        for sink in pipeline.sinks:
+            try:
+                sink.handle(event)
+            except Exception:
+                log.exception("sink %s failed on event %s", type(sink).__name__, event.event_key)

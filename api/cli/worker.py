@@ -53,6 +53,9 @@ def register(sub: Any) -> None:
     p.set_defaults(func=run)
 
 
+_FLAGS = {"ttl_s": "--lease-ttl", "max_cameras": "--max-cameras", "weight": "--weight"}
+
+
 def _fail(message: str, code: int = 2) -> int:
     print(f"safewatch worker: {message}", file=sys.stderr)
     return code
@@ -66,9 +69,13 @@ def run(args: argparse.Namespace) -> int:
         leases_cfg = LeaseConfig(ttl_s=args.lease_ttl, max_cameras=args.max_cameras, weight=args.weight)
     except ValidationError as exc:
         err = exc.errors()[0]
-        return _fail(f"bad setting {'.'.join(map(str, err['loc']))}: {err['msg']}")
+        name = ".".join(map(str, err["loc"]))
+        return _fail(f"bad setting {_FLAGS.get(name, name)}: {err['msg']}")
     if args.poll <= 0:
         return _fail("--poll must be > 0")
+    worker_id = args.worker_id or f"{socket.gethostname()}-{os.getpid()}"
+    if not re.fullmatch(r"[A-Za-z0-9._-]{1,128}", worker_id):
+        return _fail(f"--worker-id {worker_id!r}: use letters, digits, '.', '_' and '-' only")
     if not settings.redis_url:
         return _fail("SAFEWATCH_REDIS_URL is not set (distributed mode needs Redis; use `safewatch run` without it)")
     try:
@@ -76,9 +83,6 @@ def run(args: argparse.Namespace) -> int:
     except RedisUnavailable as exc:
         return _fail(str(exc), 1)
     prefix = redis_prefix(args.redis_prefix)
-    worker_id = args.worker_id or f"{socket.gethostname()}-{os.getpid()}"
-    if not re.fullmatch(r"[A-Za-z0-9._-]{1,128}", worker_id):
-        return _fail(f"--worker-id {worker_id!r}: use letters, digits, '.', '_' and '-' only")
     try:
         bus = make_bus(settings.redis_url, spool_dir=settings.data_dir / "spool" / worker_id, prefix=prefix)
     except ValueError as exc:
