@@ -26,6 +26,7 @@ from pipelines.assemble import EvidenceOptions
 from pipelines.bus_factory import make_bus
 from pipelines.sinks import BusSink
 from pipelines.worker import CameraWorker
+from vision.detect.batcher import BatcherPool
 from vision.detect.registry import ModelRegistry
 from vision.media.config import RetentionConfig
 from vision.media.manifest import load_key
@@ -51,6 +52,7 @@ class EmbeddedService:
             realtime_files=realtime_files,
             loop_files=realtime_files,
             on_inference=self.metrics.observe_inference,
+            batching=BatcherPool() if settings.batching else None,
         )
         self._pump_stop = threading.Event()
         self._pump = threading.Thread(target=self._pump_metrics, name="metrics-pump", daemon=True)

@@ -27,6 +27,11 @@ class Settings(BaseSettings):
     public_base_url: str | None = Field(
         default=None, description="Base URL for links in webhooks (snapshot/clip); default http://<host>:<port>"
     )
+    batching: bool = Field(
+        default=False,
+        description="Cross-camera batched inference (one session.run for several cameras' frames). Worth it on a "
+        "GPU; on CPU ONNX Runtime already spreads one frame over all cores and batching measured slower",
+    )
     retention_max_age_days: float | None = Field(
         default=30.0, gt=0, description="Evidence older than this is deleted (open and kept incidents never are)"
     )

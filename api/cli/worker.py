@@ -33,6 +33,7 @@ from pipelines.incident_state import IncidentStateStore
 from pipelines.leases import LeaseConfig, LeaseManager
 from pipelines.sinks import BusSink
 from pipelines.worker import CameraWorker, Distributed
+from vision.detect.batcher import BatcherPool
 from vision.detect.registry import ModelRegistry
 from vision.media.manifest import load_key
 from vision.redact import redact_url
@@ -96,6 +97,7 @@ def run(args: argparse.Namespace) -> int:
         evidence=EvidenceOptions(media_root=settings.media_dir, key=load_key()),
         poll_s=min(args.poll, leases_cfg.renew_s),
         distributed=Distributed(leases, IncidentStateStore(client, prefix)),
+        batching=BatcherPool() if settings.batching else None,
     )
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
