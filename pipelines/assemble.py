@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Literal
 
@@ -25,6 +26,7 @@ from vision.media.clip_writer import ClipWriter
 from vision.media.store import MediaStore
 from vision.motion import MotionGateConfig
 from vision.sources import SourceConfig, VideoSource
+from vision.types import Frame
 
 log = logging.getLogger(__name__)
 
@@ -95,6 +97,7 @@ def build_runtime(
     detector_options: DetectorOptions | None = None,
     on_inference: Callable[[str, float], None] | None = None,
     batching: BatcherPool | None = None,
+    clock: Callable[[Frame], datetime] | None = None,
 ) -> CameraRuntime:
     """Everything one camera needs. `source` replaces the config's detect stream (replay of another file/URL).
 
@@ -108,14 +111,14 @@ def build_runtime(
     recorder: EvidenceRecorder | None = None
     if evidence is not None and camera.evidence.enabled:
         ring = main.ring
-        clock: Literal["media", "wall"] = "media"
+        ring_clock: Literal["media", "wall"] = "media"
         if camera.record_source is not None and source is None:
             record = VideoSource(
                 camera.record_source,
                 source_config(camera, realtime=realtime, loop=loop, decode=False),
                 camera_id=camera.id,
             )
-            ring, clock = record.ring, "wall"
+            ring, ring_clock = record.ring, "wall"
         recorder = EvidenceRecorder(
             camera,
             MediaStore(evidence.media_root),
@@ -123,7 +126,7 @@ def build_runtime(
             clip_writer=clip_writer,
             clip=camera.evidence.clip,
             snapshot=camera.evidence.snapshot,
-            clock=clock,
+            clock=ring_clock,
             models={n: registry.card(n).sha256 or "" for n in names},
             key=evidence.key,
             url_for=evidence.url_for,
@@ -145,6 +148,7 @@ def build_runtime(
         tracker=camera.tracker,
         gate=camera.motion_gate or MotionGateConfig(enabled=not _needs_every_frame(camera)),
         on_inference=on_inference,
+        clock=clock,
     )
     log.info("camera %s: models %s, %d rules", camera.id, names, len(rules.rules))
     return CameraRuntime(camera, pipeline, main, record, names, views)

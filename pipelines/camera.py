@@ -23,7 +23,7 @@ from pipelines.config import CameraConfig
 from pipelines.events import IncidentEvent
 from pipelines.incidents import Incident, IncidentManager, RuleTiming
 from pipelines.rules.base import FrameContext, Rule, Violation
-from vision.motion import MotionGate, MotionGateConfig, StaticSceneConfig, StaticSceneModel
+from vision.motion import MotionGate, MotionGateConfig, StaticSceneConfig, StaticSceneModel, small_gray
 from vision.sources.errors import EndOfStream
 from vision.track.bytetrack import ByteTracker
 from vision.track.config import TrackerConfig
@@ -137,9 +137,10 @@ class CameraPipeline:
         """Analyse one frame; returns (and sends to the sinks) the incident events it produced."""
         self.stats.frames += 1
         self.stats.last_pts, self.stats.last_wall = frame.pts, frame.wall_time
-        detections = self._detect(frame)
+        gray = self._shared_gray(frame)
+        detections = self._detect(frame, gray)
         tracked = self.tracker.update(detections, frame.pts)
-        static_mask = self.static.update(frame.image, frame.pts) if self.static is not None else None
+        static_mask = self.static.update(frame.image, frame.pts, gray=gray) if self.static is not None else None
         now = self._clock(frame)
         violations = self.rules.evaluate(FrameContext(frame=frame, detections=tracked, static_mask=static_mask))
         events = self.incidents.observe(violations, frame.pts, now)
@@ -160,8 +161,15 @@ class CameraPipeline:
         self._publish(events)
         return events
 
-    def _detect(self, frame: Frame) -> Detections:
-        decision = self.gate.check(frame.image, frame.pts)
+    def _shared_gray(self, frame: Frame) -> npt.NDArray[np.float32] | None:
+        """The downscaled gray frame, computed once when both the gate and the static-scene model want it."""
+        gate = self.gate.config
+        if self.static is None or not gate.enabled or gate.width != self.static.config.width:
+            return None
+        return small_gray(frame.image, gate.width)
+
+    def _detect(self, frame: Frame, gray: npt.NDArray[np.float32] | None = None) -> Detections:
+        decision = self.gate.check(frame.image, frame.pts, gray=gray)
         if not decision.run:
             self.stats.gated += 1
             return self._last_detections

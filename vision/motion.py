@@ -93,12 +93,14 @@ class MotionGate:
     def reset(self) -> None:
         self._ref = None
 
-    def check(self, image: npt.NDArray[np.uint8], pts: float) -> GateDecision:
+    def check(self, image: npt.NDArray[np.uint8], pts: float, *, gray: F32 | None = None) -> GateDecision:
+        """Run inference on this frame? `gray`: `small_gray(image, config.width)` when the caller already has it."""
         _check_pts(pts)
         cfg = self.config
         if not cfg.enabled:
             return GateDecision(True, "disabled", 1.0)
-        gray = small_gray(image, cfg.width)
+        if gray is None or gray.shape[1] != cfg.width:
+            gray = small_gray(image, cfg.width)
         if self._ref is None or self._ref.shape != gray.shape or pts < self._ref_pts:
             self._ref, self._ref_pts = gray, pts
             return GateDecision(True, "first", 1.0)
@@ -194,10 +196,14 @@ class StaticSceneModel:
         self._last_still = np.full(gray.shape, -np.inf)
         self._mask = np.zeros(gray.shape, dtype=np.bool_)
 
-    def update(self, image: npt.NDArray[np.uint8], pts: float) -> BoolArray:
-        """Feed one frame (RGB uint8) at media time `pts` seconds; returns the static mask."""
+    def update(self, image: npt.NDArray[np.uint8], pts: float, *, gray: F32 | None = None) -> BoolArray:
+        """Feed one frame (RGB uint8) at media time `pts` seconds; returns the static mask.
+
+        `gray`: the frame's `small_gray(image, config.width)` when the caller already has it (shared with the gate).
+        """
         _check_pts(pts)
-        gray = small_gray(image, self.config.width)
+        if gray is None or gray.shape[1] != self.config.width:
+            gray = small_gray(image, self.config.width)
         shape = (gray.shape[0], gray.shape[1])
         if self._shape != shape or (self._last_pts is not None and pts < self._last_pts):
             if self._shape is not None:

@@ -12,6 +12,7 @@ import pathlib
 import sys
 import threading
 import time
+from datetime import UTC, datetime
 from typing import Any
 
 import av
@@ -64,6 +65,13 @@ def run(args: argparse.Namespace) -> int:
     counter = CountingSink()
     writer = None if args.no_evidence else ClipWriter()
     evidence = None if args.no_evidence else EvidenceOptions(media_root=args.out / "media", key=load_key())
+    # Event times in a replay: the replay's start plus media time, so started_at/ended_at keep the clip's real
+    # durations (decode runs faster than real time); offset_s is the reproducible media time.
+    origin = time.time()
+
+    def clock(frame: Frame) -> datetime:
+        return datetime.fromtimestamp(origin + frame.pts, tz=UTC)
+
     opts = DetectorOptions.model_validate({"session": {"intra_op_threads": args.threads}}) if args.threads else None
     with JsonlSink(jsonl) as sink:
         try:
@@ -76,6 +84,7 @@ def run(args: argparse.Namespace) -> int:
                 evidence=evidence,
                 clip_writer=writer,
                 detector_options=opts,
+                clock=clock,
             )
         except (PipelineConfigError, ModelError) as exc:
             print(f"safewatch replay: {args.camera}: {exc}", file=sys.stderr)
