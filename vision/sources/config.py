@@ -54,6 +54,14 @@ class SourceConfig(BaseModel):
     decode: bool = Field(
         default=True, title="Decode", description="False: demux packets into the ring buffer only (a `record` stream)"
     )
+    skip_nonref: Literal["auto", "on", "off"] = Field(
+        default="auto",
+        title="Skip non-reference frames",
+        description="Do not decode frames no other frame depends on (non-reference B-frames) — auto: when the "
+        "analysis rate is at most half the stream rate. Less decode work; a kept frame may then be a frame or two "
+        "after the exact sample time. Streams without B-frames (most cameras) are unaffected. Packets for clips "
+        "are kept either way.",
+    )
     threads: int = Field(default=0, ge=0, le=64, title="Decoder threads", description="0 = let FFmpeg choose")
     thread_type: Literal["AUTO", "FRAME", "SLICE", "NONE"] = Field(
         default="AUTO",

@@ -66,7 +66,19 @@ def open_input(uri: str, cfg: SourceConfig) -> tuple[av.container.InputContainer
     ctx = stream.codec_context
     ctx.thread_type = cfg.thread_type
     ctx.thread_count = cfg.threads
+    if skips_nonref(cfg, stream):
+        ctx.skip_frame = "NONREF"
     return container, stream
+
+
+def skips_nonref(cfg: SourceConfig, stream: av.video.stream.VideoStream) -> bool:
+    """Skip decoding non-reference frames when at most every other frame is analysed (`skip_nonref`)."""
+    if not cfg.decode or cfg.skip_nonref == "off":
+        return False
+    if cfg.skip_nonref == "on":
+        return True
+    rate = stream.average_rate or stream.guessed_rate
+    return cfg.analysis_fps is not None and rate is not None and float(rate) >= 2 * cfg.analysis_fps
 
 
 def map_error(uri: str, exc: BaseException, *, opening: bool) -> SourceError:

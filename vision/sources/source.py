@@ -14,7 +14,9 @@ import os
 from collections.abc import Generator, Iterator
 from types import TracebackType
 
+import av
 import numpy as np
+import numpy.typing as npt
 
 from vision.sources.capture import CaptureThread, FrameQueue
 from vision.sources.config import SourceConfig
@@ -27,6 +29,15 @@ from vision.sources.state import SourceState, SourceStats, StateChange, StatusTr
 from vision.types import Frame
 
 log = logging.getLogger(__name__)
+
+
+def to_rgb(frame: av.VideoFrame) -> npt.NDArray[np.uint8]:
+    """RGB ndarray of a decoded frame, by swscale (honours the stream's colour metadata).
+
+    Measured alternative, not used: OpenCV's SIMD I420→RGB is 1.5–4x faster per frame at 720p, but it assumes
+    BT.601 and shifts colours by a level or two, which moved a borderline detection in the real-footage tests.
+    """
+    return np.asarray(frame.to_ndarray(format="rgb24"), dtype=np.uint8)
 
 
 class VideoSource:
@@ -116,7 +127,7 @@ class VideoSource:
         return self._tracker.wait_for({SourceState.STREAMING}, timeout) or self.info is not None
 
     def _to_frame(self, kept: KeptFrame) -> Frame:
-        image: np.ndarray = kept.frame.to_ndarray(format="rgb24")
+        image = to_rgb(kept.frame)
         return Frame(camera_id=self.camera_id, seq=kept.seq, pts=kept.pts, wall_time=kept.wall_time, image=image)
 
     # status --------------------------------------------------------------------------------------------------

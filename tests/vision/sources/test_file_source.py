@@ -115,3 +115,36 @@ def test_missing_file(tmp_path: pathlib.Path) -> None:
 def test_directory_is_not_a_video(tmp_path: pathlib.Path) -> None:
     with pytest.raises(SourceOpenError, match=os.path.basename(tmp_path)):
         open_source(tmp_path)
+
+
+@pytest.fixture(scope="module")
+def bframe_clip(sample_clip: pathlib.Path, tmp_path_factory: pytest.TempPathFactory) -> pathlib.Path:
+    """4 s of the sample at 25 fps, re-encoded by ffmpeg with x264's B-frames (as many encoders send)."""
+    import shutil
+    import subprocess
+
+    if shutil.which("ffmpeg") is None:
+        pytest.skip("ffmpeg (Debian package) is not installed")
+    out = tmp_path_factory.mktemp("bf") / "bframes.mp4"
+    cmd = ["ffmpeg", "-loglevel", "error", "-y", "-i", str(sample_clip), "-t", "4", "-vf", "scale=384:288,fps=25"]
+    cmd += ["-c:v", "libx264", "-preset", "veryfast", "-bf", "3", "-g", "50", "-an", str(out)]
+    subprocess.run(cmd, check=True)
+    return out
+
+
+@pytest.mark.parametrize(("skip", "skips"), [("auto", True), ("off", False)])
+def test_skip_nonref_decodes_less_and_keeps_the_analysis_rate(
+    bframe_clip: pathlib.Path, skip: str, skips: bool
+) -> None:
+    cfg = SourceConfig(analysis_fps=5, skip_nonref=skip, ring_seconds=10)  # type: ignore[arg-type]
+    with open_source(bframe_clip, cfg) as source:
+        frames = list(source)
+        stats = source.stats
+        ring = source.ring
+    assert stats.packets == 100
+    assert (stats.frames_decoded < 90) is skips  # non-reference B-frames were not decoded
+    assert 19 <= len(frames) <= 21  # 4 s at 5 fps, either way
+    pts = [f.pts for f in frames]
+    assert all(b > a for a, b in zip(pts, pts[1:], strict=False))
+    assert all(abs(p - round(p * 5) / 5) <= 0.12 for p in pts)  # within ~2 frames (80 ms) of the 0.2 s grid
+    assert ring is not None and len(ring) == 100  # clips still get every packet
