@@ -34,6 +34,11 @@ class SessionConfig(BaseModel):
     )
     intra_op_threads: int = Field(default=0, ge=0, description="threads inside one operator (0: ORT default)")
     inter_op_threads: int = Field(default=0, ge=0, description="threads across operators (0: ORT default)")
+    spin: bool = Field(
+        default=False,
+        description="let ORT's worker threads busy-wait between runs (lower latency on an idle machine; on a "
+        "busy one they steal the cores that decode, tracking and the other cameras need)",
+    )
 
 
 def resolve_providers(wanted: tuple[str, ...] | Literal["auto"]) -> list[str]:
@@ -55,6 +60,9 @@ def open_session(path: pathlib.Path, config: SessionConfig) -> ort.InferenceSess
     options.intra_op_num_threads = config.intra_op_threads
     options.inter_op_num_threads = config.inter_op_threads
     options.log_severity_level = 3
+    spin = "1" if config.spin else "0"
+    options.add_session_config_entry("session.intra_op.allow_spinning", spin)
+    options.add_session_config_entry("session.inter_op.allow_spinning", spin)
     try:
         return ort.InferenceSession(str(path), options, providers=resolve_providers(config.providers))
     except Exception as exc:  # ORT raises its own exception types for every kind of bad file
