@@ -402,6 +402,11 @@ def write_report(steps: list[Step], equal: list[Step], meta: dict[str, str]) -> 
         f"- Max cameras vs Ultralytics: safewatch {best}, Ultralytics {ultra}"
         + (f" (x{best / ultra:.1f})." if ultra else " (Ultralytics held none)."),
         "",
+        f"<!-- summary: goal=>=16 cameras (640x360 25 fps RTSP, 5 fps analysis) per 2 cores; result={best} cameras; "
+        f"met={'yes' if best >= 16 else 'no'} -->",
+        f"<!-- summary: goal=>=2x Ultralytics track at equal load; result=max cameras {best} vs {ultra}; "
+        f"met={'yes' if ultra and best >= 2 * ultra else 'no'} -->",
+        "",
     ]
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text("\n".join(lines) + "\n" + NOTES, encoding="utf-8")
