@@ -10,6 +10,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
+import numpy as np
+import numpy.typing as npt
 from pydantic import BaseModel, ConfigDict
 
 from api.camera_store import CameraStore
@@ -35,6 +37,8 @@ class WorkerInfo(BaseModel):
 
 
 WorkersProvider = Callable[[], list[WorkerInfo]]
+#: The latest analysed frame of a running camera (RGB, HxWx3 uint8), or None when the camera is not running here.
+FrameProvider = Callable[[str], npt.NDArray[np.uint8] | None]
 
 
 def embedded_workers() -> list[WorkerInfo]:
@@ -81,3 +85,4 @@ class AppContext:
     dispatcher: Dispatcher | None = None
     registry: ModelRegistry | None = None  # POST /v1/detect, PUT /v1/cameras; loaded detectors are cached here
     cameras: CameraStore | None = None  # camera config YAML files (api.camera_store)
+    frames: FrameProvider | None = None  # GET /v1/cameras/{id}/frame.jpg; EmbeddedService fills it from its worker

@@ -13,6 +13,8 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+import numpy as np
+import numpy.typing as npt
 from fastapi import FastAPI
 from sqlalchemy import or_, select
 
@@ -44,6 +46,7 @@ class EmbeddedService:
         self.registry = ModelRegistry(models_dir)
         self.app: FastAPI = create_app(settings, bus=self.bus, workers=self.workers)
         self.metrics: Metrics = self.app.state.ctx.metrics
+        self.app.state.ctx.frames = self.latest_frame  # GET /v1/cameras/{id}/frame.jpg (zone editor)
         self.worker = CameraWorker(
             settings.config_dir,
             self.registry,
@@ -91,6 +94,14 @@ class EmbeddedService:
                 last_seen=datetime.now(UTC),
             )
         ]
+
+    def latest_frame(self, camera_id: str) -> npt.NDArray[np.uint8] | None:
+        """The last frame the camera's pipeline analysed (RGB), or None when it is not running here (yet)."""
+        for runtime in self.worker.runtimes():
+            if runtime.camera.id == camera_id:
+                frame = runtime.pipeline.last_frame
+                return frame.image if frame is not None else None
+        return None
 
     def apply_retention(self) -> int:
         """Delete evidence past the age/size limits, never that of open or kept incidents; returns files removed."""

@@ -131,11 +131,13 @@ class CameraPipeline:
         self._clock = clock or _frame_clock
         self._on_inference = on_inference
         self._last_detections = Detections.empty()
+        self.last_frame: Frame | None = None  # the last frame `process` saw (a reference, for the zone editor's view)
 
     # -- per frame ----------------------------------------------------------------------------------------------
     def process(self, frame: Frame) -> list[IncidentEvent]:
         """Analyse one frame; returns (and sends to the sinks) the incident events it produced."""
         self.stats.frames += 1
+        self.last_frame = frame
         self.stats.last_pts, self.stats.last_wall = frame.pts, frame.wall_time
         gray = self._shared_gray(frame)
         detections = self._detect(frame, gray)

@@ -1,0 +1,76 @@
+"""`GET /v1/cameras/{id}/frame.jpg`: a camera's current picture, the zone editor's background (viewer role).
+
+The latest frame the camera's pipeline analysed comes from the app context's frame provider (`AppContext.frames`,
+filled by `EmbeddedService` from its worker). A camera that is not running here but reads a video file shows that
+file's first frame (decoded with PyAV), so zones can be drawn before any worker runs; a stream URL that no worker
+here runs is 404 "camera not running" (a distributed API process has no frames).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Annotated
+
+import av
+import av.error
+import numpy as np
+import numpy.typing as npt
+from fastapi import APIRouter, HTTPException, Query, Response, status
+
+from api.deps import CamerasDep, CtxDep, ViewerKey
+from api.routers.cameras import NOT_FOUND, CameraId, load_camera
+from pipelines.config import is_url
+from vision.media.snapshot import encode_jpeg
+
+log = logging.getLogger(__name__)
+
+router = APIRouter(prefix="/v1/cameras", tags=["cameras"])
+
+JPEG_QUALITY = 85
+FRAME_SOURCE_HEADER = "X-Frame-Source"  # live (last analysed frame) | file (first frame of the video file)
+
+
+def first_frame(path: str) -> npt.NDArray[np.uint8] | None:
+    """The first decodable frame of a video file as RGB, or None when the file cannot be read."""
+    try:
+        with av.open(path) as container:
+            stream = container.streams.video[0]
+            for frame in container.decode(stream):
+                return np.asarray(frame.to_ndarray(format="rgb24"), dtype=np.uint8)
+    except (av.error.FFmpegError, OSError, IndexError) as exc:
+        log.warning("frame.jpg: cannot decode %s: %s", path, exc)
+    return None
+
+
+@router.get(
+    "/{camera_id}/frame.jpg",
+    response_class=Response,
+    responses={200: {"content": {"image/jpeg": {}}}, **NOT_FOUND},
+)
+def camera_frame(
+    camera_id: CameraId,
+    _key: ViewerKey,
+    ctx: CtxDep,
+    cameras: CamerasDep,
+    max_side: Annotated[int | None, Query(ge=64, le=8192, description="Downscale so the longest side fits")] = None,
+) -> Response:
+    """The latest analysed frame of the camera (JPEG); the first frame of its video file when it is not running.
+
+    `X-Frame-Source` says which: `live` or `file`. 404 for an unknown camera and for a stream camera no worker in
+    this process runs.
+    """
+    image = ctx.frames(camera_id) if ctx.frames is not None else None
+    source = "live"
+    if image is None:
+        camera = load_camera(cameras, camera_id).config
+        if is_url(camera.streams.detect) and not camera.streams.detect.lower().startswith("file:"):
+            raise HTTPException(status.HTTP_404_NOT_FOUND, f"camera {camera_id!r} not running (no frame yet)")
+        image = first_frame(camera.detect_source)
+        if image is None:
+            raise HTTPException(
+                status.HTTP_404_NOT_FOUND,
+                f"camera {camera_id!r} not running and its video file {camera.streams.detect!r} cannot be read",
+            )
+        source = "file"
+    body = encode_jpeg(image, quality=JPEG_QUALITY, max_side=max_side)
+    return Response(body, media_type="image/jpeg", headers={FRAME_SOURCE_HEADER: source, "Cache-Control": "no-store"})
