@@ -6,6 +6,7 @@ sibling (the script's folder is on sys.path), so it must not import anything fro
 
 from __future__ import annotations
 
+import argparse
 import hashlib
 import logging
 import os
@@ -14,7 +15,7 @@ import subprocess
 import sys
 import tempfile
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -122,3 +123,15 @@ def onnx_summary(path: Path) -> str:
     outs = {o.name: dims(o) for o in model.graph.output}
     opset = max(o.version for o in model.opset_import if o.domain in ("", "ai.onnx"))
     return f"inputs={ins} outputs={outs} opset={opset}"
+
+
+def run_recipe(build: Callable[[argparse.Namespace], str], args: argparse.Namespace) -> int:
+    """A recipe's `main`: build, print the sha256 of the result; a failure is one log line and exit code 1."""
+    logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
+    try:
+        digest = build(args)
+    except (RuntimeError, OSError, ImportError) as exc:
+        log.error("%s: %s", args.out, exc)
+        return 1
+    print(digest)
+    return 0

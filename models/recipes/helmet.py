@@ -103,15 +103,7 @@ def export(args: argparse.Namespace) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
-    args = parse_args(argv)
-    try:
-        digest = export(args)
-    except (RuntimeError, OSError, ImportError) as exc:
-        log.error("%s: %s", args.out, exc)
-        return 1
-    print(digest)
-    return 0
+    return _common.run_recipe(export, parse_args(argv))
 
 
 if __name__ == "__main__":
