@@ -14,6 +14,7 @@ import logging
 import pkgutil
 from collections.abc import AsyncIterator, Sequence
 
+import anyio.to_thread
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import OperationalError
@@ -94,6 +95,7 @@ async def _db_unavailable(_request: Request, exc: Exception) -> JSONResponse:
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     ctx: AppContext = app.state.ctx
     ctx.notifier.bind(asyncio.get_running_loop())
+    anyio.to_thread.current_default_thread_limiter().total_tokens = ctx.settings.api_threads
     stop = asyncio.Event()
     tasks: list[asyncio.Task[None]] = []
     if ctx.dispatcher is not None:

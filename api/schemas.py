@@ -35,7 +35,7 @@ class IncidentOut(BaseModel):
     keep: bool
 
     @classmethod
-    def of(cls, row: Incident, base_url: str) -> IncidentOut:
+    def of(cls, row: Incident | Any, base_url: str) -> IncidentOut:
         return cls(
             id=row.id,
             camera_id=redact_url(row.camera_id),

@@ -17,6 +17,10 @@ class Received:
     body: bytes
 
 
+class _Server(ThreadingHTTPServer):
+    request_queue_size = 128  # a burst of deliveries must not be refused by the listen backlog (default 5)
+
+
 class Receiver:
     """Start/stop on a fixed port (so "down for a while" is a real refused connection); `status` is the reply code."""
 
@@ -51,7 +55,7 @@ class Receiver:
             def log_message(self, format: str, *args: object) -> None:
                 pass
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        self._server = _Server(("127.0.0.1", self.port), Handler)
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
         self._thread.start()
 
