@@ -20,11 +20,10 @@ import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from enum import StrEnum
-
-from pydantic import BaseModel, ConfigDict, Field
 
 from pipelines.events import EventType, IncidentEvent, Severity
+from pipelines.incident_snapshot import CooldownSnapshot, IncidentSnapshot, Phase
+from pipelines.incident_snapshot import ManagerState as ManagerState  # re-exported: the public state type
 from pipelines.rules.base import Violation
 
 log = logging.getLogger(__name__)
@@ -41,11 +40,6 @@ class RuleTiming:
     clear_seconds: float = 5.0
     cooldown_seconds: float = 0.0
     severity: Severity = Severity.warning
-
-
-class Phase(StrEnum):
-    confirming = "confirming"
-    open = "open"
 
 
 @dataclass(slots=True)
@@ -78,55 +72,6 @@ class Incident:
     started_offset_s: float
     last_seen_offset_s: float
     violation: Violation
-
-
-class IncidentSnapshot(BaseModel):
-    """One live incident (or confirming condition) in wall-clock terms, for failover between workers."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    rule_key: str
-    zone: str | None
-    subject: str | None
-    rule: str
-    phase: Phase
-    id: str = ""
-    seq: int = -1
-    first_seen_at: datetime
-    last_seen_at: datetime
-    last_emit_at: datetime | None = None
-    hold_until: datetime | None = None
-    track_ids: list[int] = Field(default_factory=list)
-    labels: list[str] = Field(default_factory=list)
-    confidence: float = 0.0
-    emitted_tracks: list[int] = Field(default_factory=list)
-    emitted_labels: list[str] = Field(default_factory=list)
-    emitted_conf: float = 0.0
-    extra: dict[str, str | None] = Field(default_factory=dict)
-
-
-class CooldownSnapshot(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    rule_key: str
-    zone: str | None
-    subject: str | None
-    until: datetime
-
-
-class ManagerState(BaseModel):
-    """Everything an `IncidentManager` needs to continue on another worker (`export_state` / `restore_state`).
-
-    Times are wall clock (UTC): media offsets differ between workers, so they are rebased on the first frame the
-    restoring manager observes.
-    """
-
-    model_config = ConfigDict(extra="forbid")
-
-    camera_id: str
-    saved_at: datetime
-    incidents: list[IncidentSnapshot] = Field(default_factory=list)
-    cooldowns: list[CooldownSnapshot] = Field(default_factory=list)
 
 
 class IncidentManager:
@@ -318,7 +263,11 @@ class IncidentManager:
                 inc.phase = Phase.open
                 inc.id = str(uuid.uuid4())
                 log.info(
-                    "incident opened",
+                    "incident opened: %s %s zone=%s %s",
+                    self.camera_id,
+                    v.rule,
+                    v.zone,
+                    inc.id,
                     extra={"camera_id": self.camera_id, "rule": v.rule, "zone": v.zone, "incident_id": inc.id},
                 )
                 return self._emit(inc, EventType.opened, t, now)
@@ -338,7 +287,13 @@ class IncidentManager:
             return None
         del self._live[key]
         self._cooldown_until[key] = inc.last_seen + timing.clear_seconds + timing.cooldown_seconds
-        log.info("incident closed", extra={"camera_id": self.camera_id, "incident_id": inc.id})
+        log.info(
+            "incident closed: %s %s %s",
+            self.camera_id,
+            inc.violation.rule,
+            inc.id,
+            extra={"camera_id": self.camera_id, "incident_id": inc.id},
+        )
         return self._emit(inc, EventType.closed, t, now, ended=True)
 
     def _changed(self, inc: _Incident) -> bool:

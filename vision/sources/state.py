@@ -100,8 +100,13 @@ class StatusTracker:
                 self._error = error
             self._changes.append(StateChange(state, time.time(), reason))
             self._cond.notify_all()
-        log.info("source state", extra={"source": self._name, "state": state.value, "reason": reason})
-        log.debug("%s: %s %s", self._name, state.value, reason)
+        log.info(
+            "source %s: %s%s",
+            self._name,
+            state.value,
+            f" ({reason})" if reason else "",
+            extra={"source": self._name, "state": state.value, "reason": reason},
+        )
 
     def wait_for(self, states: set[SourceState], timeout: float | None) -> bool:
         """Block until the state is one of `states` (or terminal); True if it is in `states`."""
