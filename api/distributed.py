@@ -40,10 +40,19 @@ def redis_prefix(value: str | None = None) -> str:
     return value or os.environ.get(PREFIX_ENV) or DEFAULT_PREFIX
 
 
-def connect(url: str) -> redis.Redis:
-    """A decoding Redis client that answered PING; RedisUnavailable (with the redacted URL) when it does not."""
+def connect(url: str, *, timeout_s: float | None = None) -> redis.Redis:
+    """A decoding Redis client that answered PING; RedisUnavailable (with the redacted URL) when it does not.
+
+    `timeout_s` bounds every command and connect (default: none, as `redis-py`); the API sets it so a hung Redis
+    fails `GET /v1/workers`, `/metrics` and the config sync instead of blocking their threads.
+    """
     try:
-        client = client_from_url(url)
+        if timeout_s is None:
+            client = client_from_url(url)
+        else:
+            client = redis.Redis.from_url(
+                url, decode_responses=True, socket_timeout=timeout_s, socket_connect_timeout=timeout_s
+            )
         client.ping()
     except (redis.RedisError, ValueError) as exc:
         raise RedisUnavailable(f"cannot reach Redis at {redact_url(url)}: {exc}") from None

@@ -2,12 +2,19 @@
 
 The API side fills incident and webhook metrics; the worker side (camera pipelines) fills the camera metrics through
 the `camera_*` / `observe_inference` methods of the same object (`app.state.ctx.metrics`).
+
+Distributed mode (`safewatch api`): the cameras run in other processes, so `watch_workers(provider)` adds gauges read
+from the workers' heartbeats at scrape time (the provider of `GET /v1/workers`). A heartbeat carries per-worker
+totals, not per-camera numbers: `safewatch_worker_fps` / `safewatch_worker_lag_seconds` per worker, and
+`safewatch_camera_worker{camera, worker} 1` maps each camera to the worker running it (join on `worker` for a
+per-camera view).
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily, Metric
@@ -16,6 +23,9 @@ from sqlalchemy import func, select
 
 from api.store.db import Store
 from api.store.models import Incident, WebhookDelivery
+
+if TYPE_CHECKING:
+    from api.context import WorkersProvider
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +57,46 @@ class _StoreCollector(Collector):
         yield outbox
 
 
+class _WorkersCollector(Collector):
+    """Gauges from the live workers' heartbeats, read at scrape time (see the module docs)."""
+
+    def __init__(self, workers: WorkersProvider) -> None:
+        self._workers = workers
+
+    def collect(self) -> Iterable[Metric]:
+        labels = ["worker", "host"]
+        live = GaugeMetricFamily("safewatch_workers", "Live workers (heartbeat not expired)")
+        fps = GaugeMetricFamily(
+            "safewatch_worker_fps", "Analysed frames per second, all cameras of a worker", labels=labels
+        )
+        lag = GaugeMetricFamily(
+            "safewatch_worker_lag_seconds",
+            "Worst camera lag of a worker (seconds since a frame was analysed)",
+            labels=labels,
+        )
+        cameras = GaugeMetricFamily("safewatch_worker_cameras", "Cameras a worker runs", labels=labels)
+        seen = GaugeMetricFamily(
+            "safewatch_worker_last_seen_timestamp_seconds", "Unix time of a worker's last heartbeat", labels=labels
+        )
+        running = GaugeMetricFamily(
+            "safewatch_camera_worker", "1 for the worker that runs the camera", labels=["camera", "worker"]
+        )
+        try:
+            workers = self._workers()
+        except Exception as exc:  # a scrape must not fail because Redis is down: the worker gauges are left out
+            log.warning("metrics: worker heartbeats unavailable: %s", exc)
+            return
+        live.add_metric([], len(workers))
+        for w in workers:
+            fps.add_metric([w.id, w.host], w.fps)
+            lag.add_metric([w.id, w.host], w.lag_s)
+            cameras.add_metric([w.id, w.host], len(w.cameras))
+            seen.add_metric([w.id, w.host], w.last_seen.timestamp())
+            for camera in w.cameras:
+                running.add_metric([camera, w.id], 1.0)
+        yield from (live, fps, lag, cameras, seen, running)
+
+
 class Metrics:
     def __init__(self, store: Store | None = None) -> None:
         self.registry = CollectorRegistry()
@@ -75,6 +125,10 @@ class Metrics:
         )
         if store is not None:
             r.register(_StoreCollector(store))
+
+    def watch_workers(self, workers: WorkersProvider) -> None:
+        """Distributed mode: export the heartbeats `workers()` returns at every scrape (call once per app)."""
+        self.registry.register(_WorkersCollector(workers))
 
     # ---- worker-side seam -------------------------------------------------------------------------------------
     def camera_frame_rate(self, camera: str, fps: float) -> None:

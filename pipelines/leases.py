@@ -189,6 +189,8 @@ class LeaseManager:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._joined = 0.0
+        self._uncertain: set[str] = set()  # held cameras whose renewal failed because Redis was unreachable
+        self._quiet_until = 0.0  # after an outage: no new claims until owners had a full TTL to re-take theirs
 
     def bind(self, *, load: Callable[[], WorkerLoad], on_lost: Callable[[str], None]) -> None:
         """Attach the worker: what its heartbeat reports, and whom to tell when a lease is lost."""
@@ -255,18 +257,27 @@ class LeaseManager:
         return done
 
     def renew(self) -> list[str]:
-        """Extend every held lease; returns the cameras whose lease was lost (and forgets them)."""
+        """Extend every held lease; returns the cameras whose lease was lost (and forgets them).
+
+        Redis unreachable: the leases are kept and the cameras keep running. Nobody can claim a lease while Redis is
+        down, and stopping would lose every incident of the outage (their events are spooled by the bus). When Redis
+        answers again, a lease that expired meanwhile is re-taken if it is free; only one that another worker holds
+        now counts as lost. (In a partition where only this worker lost Redis, another one may take the camera after
+        the TTL: both then run it until this worker reconnects — the incident state restore keeps the ids.)
+        """
         lost = []
         for camera_id in sorted(self.held()):
             try:
                 ok = bool(self._renew(keys=[self.lease_key(camera_id)], args=[self.id, self.ttl_ms]))
+                if not ok and camera_id in self._uncertain:
+                    ok = bool(self.client.set(self.lease_key(camera_id), self.id, nx=True, px=self.ttl_ms))
+                    log.info("lease of camera %s after the Redis outage: %s", camera_id, "re-taken" if ok else "lost")
             except redis.RedisError as exc:
-                with self._lock:
-                    last = self._held.get(camera_id, 0.0)
-                ok = time.monotonic() - last < self.config.ttl_s  # unknown: keep it while it cannot have expired
-                log.warning("lease renewal of camera %s failed: %s", camera_id, exc)
-                if ok:
-                    continue
+                if camera_id not in self._uncertain:
+                    log.warning("lease renewal of camera %s failed (%s): keeping the camera running", camera_id, exc)
+                self._uncertain.add(camera_id)
+                continue
+            self._uncertain.discard(camera_id)
             if ok:
                 with self._lock:
                     if camera_id in self._held:
@@ -301,7 +312,7 @@ class LeaseManager:
         wanted = set(cameras)
         owned = set(self.held() & wanted)
         settle = self.config.renew_s if self.config.settle_s is None else self.config.settle_s
-        if time.monotonic() - self._joined < settle:
+        if time.monotonic() - self._joined < settle or time.monotonic() < self._quiet_until:
             return LeasePlan(frozenset(owned))
         live = [(h.id, h.weight, h.max_cameras) for h in read_heartbeats(self.client, self.prefix)]
         if self.id not in {w[0] for w in live}:
@@ -319,17 +330,23 @@ class LeaseManager:
         return LeasePlan(frozenset(owned), (), share)
 
     def _run(self) -> None:
+        failing = False
         while not self._stop.wait(self.config.renew_s):
+            lost: list[str] = []
             try:
                 lost = self.renew()
                 self.heartbeat()
+                failing = False
             except redis.RedisError as exc:
-                log.warning("heartbeat of worker %s failed: %s", self.id, exc)
-                continue
+                if not failing:
+                    log.warning(
+                        "heartbeat of worker %s failed (%s); retrying every %.1f s", self.id, exc, self.config.renew_s
+                    )
+                failing = True
+                self._quiet_until = time.monotonic() + self.config.ttl_s
             except Exception:
                 log.exception("lease renewal round failed")
-                continue
-            for camera_id in lost:
+            for camera_id in lost:  # whatever the heartbeat did: a lost lease always stops its camera
                 if self._on_lost is not None:
                     self._on_lost(camera_id)
 

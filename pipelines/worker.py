@@ -33,6 +33,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 
+import redis
+
 from pipelines.assemble import CameraRuntime, EvidenceOptions, PipelineConfigError, build_runtime
 from pipelines.camera import CameraPipeline, EventSink
 from pipelines.config import CameraConfig
@@ -311,9 +313,15 @@ class CameraWorker:
             r.stop.set()
 
     def _watch(self) -> None:
+        failing = False
         while not self._stop.wait(self.poll_s):
             try:
                 self.reconcile()
+                failing = False
+            except redis.RedisError as exc:  # distributed mode, Redis away: keep running what runs, say it once
+                if not failing:
+                    log.warning("camera configs unavailable (%s); running cameras continue", exc)
+                failing = True
             except Exception:
                 log.exception("config reconcile failed")
 

@@ -1,8 +1,9 @@
 """`safewatch api`: the HTTP half of distributed mode (store, REST, SSE, webhooks); cameras run in `safewatch worker`s.
 
 It consumes the Redis event stream into the store (`SAFEWATCH_DATABASE_URL`; PostgreSQL when several API processes
-share it), answers `GET /v1/workers` from the workers' heartbeats, and mirrors its camera config directory into
-Redis for the workers (at start, then whenever a file changes — which is what `PUT/DELETE /v1/cameras` do).
+share it), answers `GET /v1/workers` and the worker gauges of `/metrics` from the workers' heartbeats, and mirrors
+its camera config directory into Redis for the workers (at start, then whenever a file changes — which is what
+`PUT/DELETE /v1/cameras` do).
 
     SAFEWATCH_REDIS_URL=redis://127.0.0.1:6379/0 safewatch api --config-dir camera_configs --port 8000
 """
@@ -26,6 +27,8 @@ from pipelines.bus_factory import make_bus
 from vision.redact import redact_url
 
 log = logging.getLogger(__name__)
+
+REDIS_TIMEOUT_S = 5.0  # heartbeats (GET /v1/workers, /metrics) and config sync: a hung Redis fails, never blocks
 
 
 def register(sub: Any) -> None:
@@ -58,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
     if args.sync_interval <= 0:
         return _fail("--sync-interval must be > 0")
     try:
-        client = connect(settings.redis_url)
+        client = connect(settings.redis_url, timeout_s=REDIS_TIMEOUT_S)
     except RedisUnavailable as exc:
         return _fail(str(exc), 1)
     prefix = redis_prefix(args.redis_prefix)
@@ -68,7 +71,9 @@ def run(args: argparse.Namespace) -> int:
             bus = make_bus(settings.redis_url, spool_dir=pathlib.Path(spool), prefix=prefix)
         except ValueError as exc:
             return _fail(str(exc))
-        app = create_app(settings, bus=bus, workers=RedisWorkers(client, prefix))
+        workers = RedisWorkers(client, prefix)
+        app = create_app(settings, bus=bus, workers=workers)
+        app.state.ctx.metrics.watch_workers(workers)  # /metrics: the workers' heartbeats, read at scrape time
         sync = ConfigSync(settings.config_dir, client, prefix, interval_s=args.sync_interval)
         changed = sync.start()
         url = f"http://{settings.host}:{settings.port}"

@@ -31,7 +31,7 @@ from pipelines.bus_factory import make_bus
 from pipelines.config_source import RedisConfigSource
 from pipelines.incident_state import IncidentStateStore
 from pipelines.leases import LeaseConfig, LeaseManager
-from pipelines.sinks import BusSink
+from pipelines.sinks import BusSink, JsonlSink
 from pipelines.worker import CameraWorker, Distributed
 from vision.detect.batcher import BatcherPool
 from vision.detect.registry import ModelRegistry
@@ -51,6 +51,14 @@ def register(sub: Any) -> None:
     p.add_argument("--data-dir", type=pathlib.Path, default=None, help="media and spool (default ./data)")
     p.add_argument("--models-dir", type=pathlib.Path, default=None, help="model cards (default models/)")
     p.add_argument("--redis-prefix", default=None, help="Redis key prefix (env SAFEWATCH_REDIS_PREFIX; safewatch)")
+    p.add_argument(
+        "--events-log",
+        type=pathlib.Path,
+        default=None,
+        metavar="FILE",
+        help="also append every event this worker publishes (sent to Redis or spooled) to FILE, one IncidentEvent "
+        "JSON per line (an audit trail; appended across restarts)",
+    )
     p.set_defaults(func=run)
 
 
@@ -88,12 +96,17 @@ def run(args: argparse.Namespace) -> int:
         bus = make_bus(settings.redis_url, spool_dir=settings.data_dir / "spool" / worker_id, prefix=prefix)
     except ValueError as exc:
         return _fail(str(exc))
+    try:
+        events_log = JsonlSink(args.events_log) if args.events_log is not None else None
+    except OSError as exc:
+        bus.close()
+        return _fail(f"--events-log {args.events_log}: {exc.strerror or exc}")
     logging.getLogger().setLevel(logging.INFO)
     leases = LeaseManager(client, prefix, worker_id, host=socket.gethostname(), config=leases_cfg)
     worker = CameraWorker(
         RedisConfigSource(client, prefix),
         ModelRegistry(settings.models_dir),
-        [BusSink(bus)],
+        [BusSink(bus), *([events_log] if events_log is not None else [])],
         evidence=EvidenceOptions(media_root=settings.media_dir, key=load_key()),
         poll_s=min(args.poll, leases_cfg.renew_s),
         distributed=Distributed(leases, IncidentStateStore(client, prefix)),
@@ -109,5 +122,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"safewatch worker {worker_id}: handing cameras over…", file=sys.stderr, flush=True)
     worker.stop()
     bus.close()
+    if events_log is not None:
+        events_log.close()
     client.close()
     return 0

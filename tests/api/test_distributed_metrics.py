@@ -1,0 +1,90 @@
+"""`/metrics` in distributed mode: worker gauges read from the heartbeats that `LeaseManager` writes to Redis."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import redis
+from fastapi.testclient import TestClient
+from prometheus_client.parser import text_string_to_metric_families
+
+from api.app import create_app
+from api.auth import Role
+from api.distributed import RedisWorkers, connect
+from api.metrics import Metrics
+from pipelines.leases import LeaseConfig, LeaseManager, WorkerLoad
+from tests.api.conftest import add_keys, make_settings, store_of
+from tests.fixtures.redis import RedisNamespace, RedisServer
+
+Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
+
+
+def _samples(text: str) -> Samples:
+    """(metric name, sorted labels) → value, parsed with prometheus_client's own exposition parser."""
+    return {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
+
+
+def _beat(client: redis.Redis, prefix: str, worker: str, load: WorkerLoad, ttl_s: float = 30.0) -> LeaseManager:
+    """Write one heartbeat exactly as a worker does (the real LeaseManager, not a hand-written key)."""
+    leases = LeaseManager(client, prefix, worker, host=f"host-{worker}", config=LeaseConfig(ttl_s=ttl_s))
+    leases.bind(load=lambda: load, on_lost=lambda _camera: None)
+    leases.heartbeat()
+    return leases
+
+
+@pytest.mark.redis
+def test_metrics_show_each_workers_heartbeat(redis_ns: RedisNamespace) -> None:
+    client = connect(redis_ns.url, timeout_s=2.0)
+    metrics = Metrics()
+    metrics.watch_workers(RedisWorkers(client, redis_ns.prefix))
+    assert _samples(metrics.render().decode())[("safewatch_workers", ())] == 0  # no worker yet: 0, not missing
+    _beat(client, redis_ns.prefix, "w1", WorkerLoad(cameras=["gate-3", "yard"], fps=9.5, lag_s=0.25))
+    _beat(client, redis_ns.prefix, "w2", WorkerLoad(cameras=["dock"], fps=5.0, lag_s=1.5))
+    before = time.time()
+    samples = _samples(metrics.render().decode())
+
+    assert samples[("safewatch_workers", ())] == 2
+    w1, w2 = (("host", "host-w1"), ("worker", "w1")), (("host", "host-w2"), ("worker", "w2"))
+    assert samples[("safewatch_worker_fps", w1)] == 9.5 and samples[("safewatch_worker_fps", w2)] == 5.0
+    assert samples[("safewatch_worker_lag_seconds", w1)] == 0.25
+    assert samples[("safewatch_worker_lag_seconds", w2)] == 1.5
+    assert samples[("safewatch_worker_cameras", w1)] == 2 and samples[("safewatch_worker_cameras", w2)] == 1
+    assert before - 5 < samples[("safewatch_worker_last_seen_timestamp_seconds", w1)] <= before
+    running = {dict(k[1])["camera"]: dict(k[1])["worker"] for k in samples if k[0] == "safewatch_camera_worker"}
+    assert running == {"gate-3": "w1", "yard": "w1", "dock": "w2"}
+
+    # a worker whose heartbeat expired (killed) drops out at the next scrape
+    client.pexpire(f"{redis_ns.prefix}:worker:w2", 1)
+    time.sleep(0.05)
+    samples = _samples(metrics.render().decode())
+    assert samples[("safewatch_workers", ())] == 1 and ("safewatch_worker_fps", w2) not in samples
+    assert {dict(k[1])["camera"] for k in samples if k[0] == "safewatch_camera_worker"} == {"gate-3", "yard"}
+
+
+@pytest.mark.redis
+def test_metrics_endpoint_serves_worker_gauges_and_survives_redis_outage(
+    redis_server_factory: Callable[..., RedisServer], tmp_path: Path
+) -> None:
+    server = redis_server_factory()  # private: this test stops it
+    client = connect(server.url, timeout_s=1.0)
+    _beat(client, "sw", "w1", WorkerLoad(cameras=["gate-3"], fps=4.0, lag_s=0.5))
+    workers = RedisWorkers(client, "sw")
+    app = create_app(make_settings(tmp_path, f"sqlite:///{tmp_path / 'store.db'}"), workers=workers)
+    app.state.ctx.metrics.watch_workers(workers)  # what `safewatch api` does
+    viewer = add_keys(store_of(app))[Role.viewer]
+    with TestClient(app) as http:
+        text = http.get("/metrics", headers={"X-API-Key": viewer}).text
+        assert 'safewatch_camera_worker{camera="gate-3",worker="w1"} 1.0' in text
+        assert 'safewatch_worker_fps{host="host-w1",worker="w1"} 4.0' in text
+        server.stop()
+        started = time.monotonic()
+        down = http.get("/metrics", headers={"X-API-Key": viewer})
+        assert down.status_code == 200 and time.monotonic() - started < 5  # the store gauges still answer
+        assert "safewatch_incidents" in down.text and "safewatch_worker_fps" not in down.text
