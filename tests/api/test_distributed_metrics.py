@@ -88,3 +88,27 @@ def test_metrics_endpoint_serves_worker_gauges_and_survives_redis_outage(
         down = http.get("/metrics", headers={"X-API-Key": viewer})
         assert down.status_code == 200 and time.monotonic() - started < 5  # the store gauges still answer
         assert "safewatch_incidents" in down.text and "safewatch_worker_fps" not in down.text
+
+
+def test_workers_route_says_503_when_redis_is_unreachable(tmp_path: Path) -> None:
+    """A `WorkersProvider` backed by a Redis that does not answer (a closed port) → 503 with a reason, not 500."""
+    import socket
+
+    from fastapi.testclient import TestClient
+
+    from api.app import create_app
+    from api.distributed import RedisWorkers
+    from api.settings import Settings
+    from pipelines.leases import client_from_url
+    from tests.api.conftest import add_keys
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # nothing listens here once the socket is closed
+    client = client_from_url(f"redis://127.0.0.1:{port}/0")
+    settings = Settings(data_dir=tmp_path / "data", config_dir=tmp_path / "cams", webhook_dispatcher=False)
+    app = create_app(settings, workers=RedisWorkers(client, "swtest-down"))
+    keys = add_keys(app.state.ctx.store)
+    with TestClient(app) as http:
+        r = http.get("/v1/workers", headers={"X-API-Key": next(iter(keys.values()))})
+    assert r.status_code == 503 and "Redis" in r.json()["detail"]
