@@ -7,7 +7,6 @@ the evidence (DIR/media/…), shows progress on a TTY and prints a summary table
 from __future__ import annotations
 
 import argparse
-import os
 import pathlib
 import sys
 import threading
@@ -17,6 +16,7 @@ from typing import Any
 
 import av
 
+from api.cli.models import models_dir
 from pipelines.assemble import EvidenceOptions, PipelineConfigError, build_runtime
 from pipelines.config import ConfigError, load_camera_config
 from pipelines.sinks import CountingSink, JsonlSink
@@ -43,10 +43,6 @@ def register(sub: Any) -> None:
     p.set_defaults(func=run)
 
 
-def _models_dir(arg: pathlib.Path | None) -> pathlib.Path:
-    return arg or pathlib.Path(os.environ.get("SAFEWATCH_MODELS_DIR", "models"))
-
-
 def run(args: argparse.Namespace) -> int:
     try:
         camera = load_camera_config(args.camera, check_files=False)
@@ -58,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
     if "://" not in source and not pathlib.Path(source).is_file():
         print(f"safewatch replay: {source}: no such file", file=sys.stderr)
         return 2
-    registry = ModelRegistry(_models_dir(args.models_dir))
+    registry = ModelRegistry(models_dir(args))
     args.out.mkdir(parents=True, exist_ok=True)
     jsonl = args.out / "incidents.jsonl"
     jsonl.unlink(missing_ok=True)

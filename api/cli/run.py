@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import pathlib
 import sys
 import threading
@@ -18,6 +17,7 @@ from typing import Any
 import uvicorn
 from pydantic import ValidationError
 
+from api.cli.models import models_dir
 from api.service import EmbeddedService
 from api.settings import Settings
 from api.store.keys import create_key
@@ -61,9 +61,8 @@ def run(args: argparse.Namespace) -> int:
         for problem in exc.problems:
             print(problem, file=sys.stderr)
         return 2
-    models_dir = args.models_dir or pathlib.Path(os.environ.get("SAFEWATCH_MODELS_DIR", "models"))
     logging.getLogger().setLevel(logging.INFO)
-    service = EmbeddedService(settings, models_dir=models_dir, realtime_files=not args.fast)
+    service = EmbeddedService(settings, models_dir=models_dir(args), realtime_files=not args.fast)
     _banner(settings, cameras, service, demo=args.demo)
     config = uvicorn.Config(
         service.app, host=settings.host, port=settings.port, log_level="warning", timeout_graceful_shutdown=5
