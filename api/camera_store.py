@@ -2,7 +2,8 @@
 
 A file is found by the camera `id` written inside it, not by its name, so `PUT /v1/cameras/gate-3` replaces a
 hand-written `gate3-east.yml` holding `id: gate-3` (the API's own file is always `<id>.yaml`). A file whose YAML is
-broken claims the id of its file stem. Validation is the YAML loader's own (`pipelines.config.load_camera_config`),
+broken claims the id of its file stem. Validation is the YAML loader's own
+(`pipelines.config.camera.load_camera_config`),
 run on the file about to be installed, so the API accepts exactly what `safewatch config validate` and the workers
 accept, with the same dotted field paths in its problems.
 
@@ -27,8 +28,8 @@ from typing import Any
 
 import yaml
 
-from pipelines.config import CameraConfig, ConfigError, ConfigProblem, load_camera_config
-from pipelines.config_yaml import read_yaml
+from pipelines.config.camera import CameraConfig, ConfigError, ConfigProblem, load_camera_config
+from pipelines.config.yaml_io import read_yaml
 from vision.redact import redact_url
 
 log = logging.getLogger(__name__)

@@ -14,7 +14,7 @@ import socket
 from api.metrics import Metrics
 from api.store.db import Store
 from api.store.incidents import apply_event
-from pipelines.bus import Delivery, EventBus
+from pipelines.bus.base import Delivery, EventBus
 
 log = logging.getLogger(__name__)
 

@@ -19,7 +19,7 @@ from api.metrics import Metrics
 from api.settings import Settings
 from api.store.db import Store
 from api.webhooks.dispatcher import Dispatcher
-from pipelines.bus import EventBus
+from pipelines.bus.base import EventBus
 from vision.detect.registry import ModelRegistry
 
 

@@ -1,13 +1,14 @@
 """Distributed mode, API side: Redis connection, `GET /v1/workers` from worker heartbeats, camera config sync.
 
-`safewatch api` (api/cli/api.py) and `safewatch worker` (api/cli/worker.py) share one Redis (`SAFEWATCH_REDIS_URL`)
+`safewatch api` (cli/api.py) and `safewatch worker` (api/cli/worker.py) share one Redis (`SAFEWATCH_REDIS_URL`)
 and a key prefix (`--redis-prefix`, env `SAFEWATCH_REDIS_PREFIX`, default `safewatch`, the bus's default too):
 
 - events: the `RedisStreamBus` stream `<prefix>:events` (workers publish, the API's store consumer applies);
 - camera configs: the API mirrors its YAML config directory into `<prefix>:cameras` (`ConfigSync`: at start, then
   every `interval_s` when a file's mtime/size changed), so `PUT/DELETE /v1/cameras`, which write the YAML files,
   and hand edits reach the workers within about `interval_s` + the workers' poll interval;
-- leases, heartbeats and incident states: written by the workers (pipelines/leases.py, pipelines/incident_state.py);
+- leases, heartbeats and incident states: written by the workers (pipelines/distributed/leases.py,
+pipelines/distributed/incident_state.py);
   `RedisWorkers` turns the live heartbeats into `WorkerInfo`s.
 """
 
@@ -21,8 +22,9 @@ from pathlib import Path
 import redis
 
 from api.context import WorkerInfo
-from pipelines.config_source import ConfigPublisher, DirConfigSource
-from pipelines.leases import client_from_url, read_heartbeats
+from pipelines.config.source import DirConfigSource
+from pipelines.distributed.config_sync import ConfigPublisher
+from pipelines.distributed.leases import client_from_url, read_heartbeats
 from vision.redact import redact_url
 
 log = logging.getLogger(__name__)

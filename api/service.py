@@ -24,10 +24,10 @@ from api.context import WorkerInfo
 from api.metrics import Metrics
 from api.settings import Settings
 from api.store.models import Incident, IncidentStatus
-from pipelines.assemble import EvidenceOptions
-from pipelines.bus_factory import make_bus
-from pipelines.sinks import BusSink
-from pipelines.worker import CameraWorker
+from pipelines.bus.factory import make_bus
+from pipelines.camera.assemble import EvidenceOptions
+from pipelines.camera.sinks import BusSink
+from pipelines.worker.camera_worker import CameraWorker
 from vision.detect.batcher import BatcherPool
 from vision.detect.registry import ModelRegistry
 from vision.media.config import RetentionConfig

@@ -58,7 +58,7 @@ from api.store.incidents import IncidentFilter, apply_event, list_incidents
 from api.store.keys import create_key, find_key
 from api.store.models import Incident, IncidentEventRow
 from api.webhooks.signing import EVENT_ID_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, verify
-from pipelines.bus import InProcessBus
+from pipelines.bus.base import InProcessBus
 from pipelines.events import EventType, IncidentEvent, Severity
 
 ROOT = Path(__file__).resolve().parent.parent

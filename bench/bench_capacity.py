@@ -4,7 +4,8 @@
 
 A real RTSP server (tests/fixtures/rtsp.py, GStreamer, one mount per camera) loops a 640x360 25-fps H.264 clip made
 from sample_media/vtest.mp4. Each step runs in fresh processes, warms up, then measures for a fixed window:
-- safewatch: one process, one thread per camera (as pipelines.worker runs them), build_runtime + CameraPipeline
+- safewatch: one process, one thread per camera (as pipelines.worker.camera_worker runs them), build_runtime +
+CameraPipeline
   with an intrusion rule; modes `direct` (no batching, no motion gate), `batched` (cross-camera BatcherPool),
   `gate` (batched + motion gate). Latency = decision time - Frame.wall_time (the decode time of the frame).
 - ultralytics: one process per camera, `YOLO(onnx).track(url, stream=True, vid_stride=5)` (25/5 = 5 fps) with the
@@ -71,7 +72,7 @@ def yolov8n_models_dir() -> pathlib.Path:
 
 # -- child: safewatch side -------------------------------------------------------------------------------------------
 def camera_config(index: int, url: str, model: str, gate: bool) -> Any:
-    from pipelines.config import CameraConfig
+    from pipelines.config.camera import CameraConfig
 
     zone = {"name": "all", "kind": "forbidden", "polygon": [[0, 0], [1, 0], [1, 1], [0, 1]]}
     return CameraConfig.model_validate(
@@ -90,8 +91,8 @@ def camera_config(index: int, url: str, model: str, gate: bool) -> Any:
 
 
 def run_ours(args: argparse.Namespace) -> dict[str, Any]:
-    """N camera threads as pipelines.worker runs them, one registry (and one batcher pool when batching)."""
-    from pipelines.assemble import build_runtime
+    """N camera threads as the camera worker runs them, one registry (and one batcher pool when batching)."""
+    from pipelines.camera.assemble import build_runtime
     from vision.detect.batcher import BatcherPool
     from vision.detect.registry import ModelRegistry
 

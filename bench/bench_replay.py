@@ -29,9 +29,9 @@ import av
 import numpy as np
 import numpy.typing as npt
 
-from pipelines.assemble import EvidenceOptions, build_runtime, resolve_models
-from pipelines.camera import FrameDetector
-from pipelines.config import CameraConfig, load_camera_config
+from pipelines.camera.assemble import EvidenceOptions, build_runtime, resolve_models
+from pipelines.camera.pipeline import FrameDetector
+from pipelines.config.camera import CameraConfig, load_camera_config
 from vision.detect.registry import ModelRegistry
 from vision.media.clip_writer import ClipWriter
 from vision.sources import SourceConfig, VideoSource

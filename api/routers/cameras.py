@@ -26,8 +26,8 @@ from api.camera_store import (
 )
 from api.deps import CamerasDep, OperatorKey, RegistryDep, ViewerKey
 from api.schemas import Problem
-from pipelines.assemble import PipelineConfigError, resolve_models
-from pipelines.config import CameraConfig, ConfigError, ConfigProblem
+from pipelines.camera.assemble import PipelineConfigError, resolve_models
+from pipelines.config.camera import CameraConfig, ConfigError, ConfigProblem
 from vision.detect.registry import ModelRegistry
 
 router = APIRouter(prefix="/v1/cameras", tags=["cameras"])
@@ -105,7 +105,7 @@ def load_camera(cameras: CameraStore, camera_id: str) -> StoredCamera:
 
 
 def coverage_check(registry: ModelRegistry) -> Check:
-    """The label-coverage check of `pipelines.assemble.resolve_models`, as ConfigProblems (`rules.N` paths)."""
+    """The label-coverage check of `pipelines.camera.assemble.resolve_models`, as ConfigProblems (`rules.N` paths)."""
 
     def check(camera: CameraConfig) -> list[ConfigProblem]:
         try:

@@ -2,7 +2,7 @@
 
 The body is multipart/form-data: `file` (the image; at most `max_upload_bytes`, refused with 413 while it streams
 in), and optional text fields `camera_id`, `model`, `conf`. Models: `model` when given, else the models the camera's
-rules need (`pipelines.assemble.resolve_models`), else the registry's default person model. Detectors are loaded
+rules need (`pipelines.camera.assemble.resolve_models`), else the registry's default person model. Detectors are loaded
 once per app (cached in the app's `ModelRegistry`); decoding and inference run in the thread pool, never on the
 event loop. Rules are evaluated with single-frame semantics (`api.single_frame`), which the response states.
 """
@@ -16,16 +16,15 @@ from fastapi import APIRouter, HTTPException, Request, status
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.concurrency import run_in_threadpool
 
-from api.cli.detect import detections_json
 from api.deps import CamerasDep, MetricsDep, PlatformKey, RegistryDep, SettingsDep
 from api.metrics import Metrics
 from api.routers.cameras import load_camera
 from api.schemas import Problem
 from api.uploads import Upload, UploadError, read_upload
-from pipelines.assemble import PipelineConfigError, resolve_models
-from pipelines.config import CameraConfig
+from pipelines.camera.assemble import PipelineConfigError, resolve_models
+from pipelines.camera.single_frame import NOTE, detections_json, evaluate_single_frame
+from pipelines.config.camera import CameraConfig
 from pipelines.rules.base import Violation
-from pipelines.single_frame import NOTE, evaluate_single_frame
 from vision.detect.errors import ImageError, ModelError
 from vision.detect.images import load_image
 from vision.detect.registry import ModelRegistry
@@ -202,7 +201,7 @@ def analyse(
     response = DetectResponse(
         image=ImageOut(width=int(image.shape[1]), height=int(image.shape[0]), filename=upload.filename),
         models=names,
-        detections=[DetectionOut(**d) for d in detections_json(det)],
+        detections=[DetectionOut.model_validate(d) for d in detections_json(det)],
     )
     if camera is not None:
         violations, reports = evaluate_single_frame(camera, image, det)

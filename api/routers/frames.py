@@ -19,7 +19,7 @@ from fastapi import APIRouter, HTTPException, Query, Response, status
 
 from api.deps import CamerasDep, CtxDep, ViewerKey
 from api.routers.cameras import NOT_FOUND, CameraId, load_camera
-from pipelines.config import is_url
+from pipelines.config.camera import is_url
 from vision.media.snapshot import encode_jpeg
 
 log = logging.getLogger(__name__)

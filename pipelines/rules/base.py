@@ -3,7 +3,7 @@
 A rule looks at one analysed frame (`FrameContext`: the frame, its tracked `Detections`, the camera's zones and the
 static-scene state) and returns the `Violation`s that hold *now*, after its own rule-specific time logic (dwell,
 k-of-n persistence, line crossing). Confirmation over `min_seconds`, clearing, cooldown and de-duplication are the
-incident manager's job (pipelines/incidents.py), the same for every rule.
+incident manager's job (pipelines/incidents/manager.py), the same for every rule.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from typing import Protocol
 import numpy as np
 import numpy.typing as npt
 
+from pipelines.events import Severity
 from vision.types import Detections, Frame
 
 
@@ -39,6 +40,17 @@ class Violation:
     def key(self) -> tuple[str, str | None, str | None]:
         """The incident key within one camera: (rule_key, zone, subject)."""
         return (self.rule_key, self.zone, self.subject)
+
+
+@dataclass(frozen=True, slots=True)
+class RuleTiming:
+    """Per-rule timing and severity, taken from the rule's config."""
+
+    rule: str
+    min_seconds: float = 0.0
+    clear_seconds: float = 5.0
+    cooldown_seconds: float = 0.0
+    severity: Severity = Severity.warning
 
 
 @dataclass(frozen=True, slots=True)

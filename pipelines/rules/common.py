@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from pipelines.config import Zone as ZoneConfig
+from pipelines.config.camera import Zone as ZoneConfig
 from pipelines.rules.base import FrameContext, Violation
 from vision.geometry import Anchor
 from vision.geometry import Zone as GeoZone

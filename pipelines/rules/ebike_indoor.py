@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from pipelines.config.rules import EbikeIndoorRule
 from pipelines.rules.common import WatchedZone, ZonePresence
-from pipelines.rules.params import EbikeIndoorRule
 
 
 class EbikeIndoor(ZonePresence):

@@ -31,9 +31,9 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from pipelines.config.rules import ExitBlockedRule
 from pipelines.rules.base import FrameContext, Violation
 from pipelines.rules.common import DwellTimer, WatchedZone, select
-from pipelines.rules.params import ExitBlockedRule
 from vision.geometry import Zone as GeoZone
 from vision.types import Detections
 

@@ -20,17 +20,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
-from pipelines.config import CameraConfig
-from pipelines.incidents import RuleTiming
-from pipelines.rules.base import FrameContext, Rule, Violation
-from pipelines.rules.common import watched_zones
-from pipelines.rules.ebike_indoor import EbikeIndoor
-from pipelines.rules.exit_blocked import ExitBlocked
-from pipelines.rules.intrusion import Intrusion
-from pipelines.rules.line_crossing import LineCrossing
-from pipelines.rules.loitering import Loitering
-from pipelines.rules.no_helmet import NoHelmet
-from pipelines.rules.params import (
+from pipelines.config.camera import CameraConfig
+from pipelines.config.rules import (
     EbikeIndoorRule,
     ExitBlockedRule,
     IntrusionRule,
@@ -40,6 +31,14 @@ from pipelines.rules.params import (
     RuleConfig,
     SmokeFireRule,
 )
+from pipelines.rules.base import FrameContext, Rule, RuleTiming, Violation
+from pipelines.rules.common import watched_zones
+from pipelines.rules.ebike_indoor import EbikeIndoor
+from pipelines.rules.exit_blocked import ExitBlocked
+from pipelines.rules.intrusion import Intrusion
+from pipelines.rules.line_crossing import LineCrossing
+from pipelines.rules.loitering import Loitering
+from pipelines.rules.no_helmet import NoHelmet
 from pipelines.rules.smoke_fire import SmokeFire
 from vision.detect.registry import ModelRegistry
 

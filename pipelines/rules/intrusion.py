@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from pipelines.config.rules import IntrusionRule
 from pipelines.rules.common import WatchedZone, ZonePresence
-from pipelines.rules.params import IntrusionRule
 
 
 class Intrusion(ZonePresence):

@@ -18,9 +18,9 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from pipelines.config.rules import LineCrossingRule
 from pipelines.rules.base import FrameContext, Violation
 from pipelines.rules.common import select, subject_violations
-from pipelines.rules.params import LineCrossingRule
 from vision.geometry import DirectedLine, normalise_points
 
 STALE_S = 30.0

@@ -12,9 +12,9 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from pipelines.config.rules import LoiteringRule
 from pipelines.rules.base import FrameContext, Violation
 from pipelines.rules.common import DwellTimer, WatchedZone, select, subject_violations
-from pipelines.rules.params import LoiteringRule
 
 
 class Loitering:

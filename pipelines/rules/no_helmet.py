@@ -26,9 +26,9 @@ from collections.abc import Sequence
 import numpy as np
 import numpy.typing as npt
 
+from pipelines.config.rules import NoHelmetRule
 from pipelines.rules.base import FrameContext, Violation
 from pipelines.rules.common import IntArray, WatchedZone, nms_any_label, select, subject_violations
-from pipelines.rules.params import NoHelmetRule
 from vision.track.matching import assign
 from vision.types import Detections
 

@@ -15,9 +15,9 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from pipelines.config.rules import SmokeFireRule
 from pipelines.rules.base import FrameContext, Violation
 from pipelines.rules.common import WatchedZone, select
-from pipelines.rules.params import SmokeFireRule
 from vision.types import Detections
 
 STALE_S = 30.0

@@ -105,7 +105,7 @@ def test_keys_api_shows_the_key_once(client: TestClient, keys: dict[Role, str]) 
 
 def test_cli_creates_a_working_key(tmp_path: Path, repo_root: Path) -> None:
     env = {**os.environ, "SAFEWATCH_DATA_DIR": str(tmp_path / "d")}
-    cmd = [sys.executable, "-m", "api.cli.main", "keys", "create", "--role", "operator", "--name", "ops"]
+    cmd = [sys.executable, "-m", "cli.main", "keys", "create", "--role", "operator", "--name", "ops"]
     out = subprocess.run(cmd, env=env, cwd=repo_root, capture_output=True, text=True, check=True)
     key = out.stdout.strip()
     assert key.startswith("sw_") and "shown only once" in out.stderr

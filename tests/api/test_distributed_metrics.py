@@ -15,7 +15,7 @@ from api.app import create_app
 from api.auth import Role
 from api.distributed import RedisWorkers, connect
 from api.metrics import Metrics
-from pipelines.leases import LeaseConfig, LeaseManager, WorkerLoad
+from pipelines.distributed.leases import LeaseConfig, LeaseManager, WorkerLoad
 from tests.api.conftest import add_keys, make_settings, store_of
 from tests.fixtures.redis import RedisNamespace, RedisServer
 
@@ -99,7 +99,7 @@ def test_workers_route_says_503_when_redis_is_unreachable(tmp_path: Path) -> Non
     from api.app import create_app
     from api.distributed import RedisWorkers
     from api.settings import Settings
-    from pipelines.leases import client_from_url
+    from pipelines.distributed.leases import client_from_url
     from tests.api.conftest import add_keys
 
     with socket.socket() as s:

@@ -9,8 +9,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from api.cli.main import main
 from bench.assemble import ROOT, ResultsFile, Summary, build, first_table, parse_summaries, section, write
+from cli.main import main
 
 TABLE = ["| a | b |", "|---|--:|", "| 1 | 2 |"]
 

@@ -15,11 +15,11 @@ from typing import Any
 
 import yaml
 
-from pipelines.assemble import EvidenceOptions, build_runtime
-from pipelines.camera import PipelineStats
-from pipelines.config import CameraConfig, load_camera_config
+from pipelines.camera.assemble import EvidenceOptions, build_runtime
+from pipelines.camera.pipeline import PipelineStats
+from pipelines.camera.sinks import CallbackSink
+from pipelines.config.camera import CameraConfig, load_camera_config
 from pipelines.events import EventType, IncidentEvent
-from pipelines.sinks import CallbackSink
 from vision.detect.registry import ModelRegistry
 from vision.media.clip_writer import ClipWriter
 

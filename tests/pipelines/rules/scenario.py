@@ -10,9 +10,9 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from pipelines.config import CameraConfig
+from pipelines.config.camera import CameraConfig
 from pipelines.events import IncidentEvent
-from pipelines.incidents import IncidentManager
+from pipelines.incidents.manager import IncidentManager
 from pipelines.rules.base import FrameContext, Violation
 from pipelines.rules.factory import CameraRules
 from vision.types import Detections, Frame

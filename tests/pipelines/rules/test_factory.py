@@ -9,8 +9,9 @@ from typing import Any
 
 import pytest
 
+from pipelines.config.rules import RULE_TYPES
 from pipelines.events import Severity
-from pipelines.incidents import RuleTiming
+from pipelines.rules.base import RuleTiming
 from pipelines.rules.factory import (
     CameraRules,
     build_rules,
@@ -21,7 +22,6 @@ from pipelines.rules.factory import (
     rule_timings,
     select_models,
 )
-from pipelines.rules.params import RULE_TYPES
 from tests.pipelines.rules.scenario import LEFT_HALF, T0, camera, dets, person, run
 from vision.detect.registry import ModelRegistry
 

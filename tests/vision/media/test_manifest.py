@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from api.cli.main import main
+from cli.main import main
 from tests.vision.media.packets_util import demux
 from vision.media.clip import select_clip_packets, write_clip
 from vision.media.manifest import (

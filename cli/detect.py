@@ -1,0 +1,135 @@
+"""`safewatch detect IMAGE... [--model NAME] [--conf C] [--json] [--annotate DIR]` — detections per image.
+
+Every image is processed even when others fail; failures are reported per file and make the exit status 1.
+`--camera FILE.yaml` applies the camera's zones and rules to each image alone (single-frame semantics, as
+`POST /v1/detect`): the entries get `violations`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import pathlib
+import sys
+import zlib
+from typing import Any
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+
+from cli.models import models_dir
+from pipelines.camera.assemble import PipelineConfigError, resolve_models
+from pipelines.camera.single_frame import detections_json, evaluate_single_frame, violations_json
+from pipelines.config.camera import CameraConfig, ConfigError, load_camera_config
+from vision.detect.detector import Detector, DetectorOptions
+from vision.detect.errors import DetectError, ImageError
+from vision.detect.images import load_image
+from vision.detect.registry import ModelRegistry
+from vision.types import Detections
+
+Entry = dict[str, Any]
+
+
+def annotate(image: npt.NDArray[np.uint8], det: Detections) -> npt.NDArray[np.uint8]:
+    """A BGR copy of the RGB `image` with boxes and `label conf` captions drawn."""
+    out = cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
+    for i in range(len(det)):
+        x1, y1, x2, y2 = (round(float(v)) for v in det.xyxy[i])
+        seed = zlib.crc32(str(det.label[i] or det.data["class_name"][i]).encode())
+        colour = tuple(int(c) for c in np.random.default_rng(seed).integers(64, 256, 3))
+        cv2.rectangle(out, (x1, y1), (x2, y2), colour, 2)
+        caption = f"{det.label[i] or det.data['class_name'][i]} {float(det.confidence[i]):.2f}"
+        cv2.putText(out, caption, (x1, max(12, y1 - 4)), cv2.FONT_HERSHEY_SIMPLEX, 0.5, colour, 1, cv2.LINE_AA)
+    return np.asarray(out, dtype=np.uint8)
+
+
+def _results(
+    detectors: list[Detector],
+    paths: list[pathlib.Path],
+    conf: float | None,
+    out_dir: pathlib.Path | None,
+    camera: CameraConfig | None = None,
+) -> list[Entry]:
+    results: list[Entry] = []
+    for path in paths:
+        entry: Entry = {"image": str(path)}
+        try:
+            image = load_image(path)
+            det = Detections.merge([d.detect(image, confidence=conf) for d in detectors])
+        except ImageError as exc:
+            entry.update(detections=[], error=str(exc))
+            results.append(entry)
+            continue
+        entry["detections"] = detections_json(det)
+        if camera is not None:
+            violations, _reports = evaluate_single_frame(camera, image, det)
+            entry["violations"] = violations_json(violations)
+        if out_dir is not None:
+            target = out_dir / f"{path.stem}.jpg"
+            if not cv2.imwrite(str(target), annotate(image, det)):
+                entry["error"] = f"{target}: cannot write annotated image"
+        results.append(entry)
+    return results
+
+
+def _table(results: list[Entry]) -> str:
+    lines = []
+    for entry in results:
+        if "error" in entry and not entry["detections"]:
+            lines.append(f"{entry['image']}: ERROR {entry['error']}")
+            continue
+        lines.append(f"{entry['image']}: {len(entry['detections'])} detections")
+        for d in entry["detections"]:
+            box = ", ".join(f"{v:.0f}" for v in d["box"])
+            lines.append(f"  {d['label'] or '-':<12} {d['class_name']:<16} {d['confidence']:.2f}  [{box}]")
+        if "error" in entry:
+            lines.append(f"  ERROR {entry['error']}")
+    return "\n".join(lines)
+
+
+def cmd_detect(args: argparse.Namespace) -> int:
+    reg = ModelRegistry(models_dir(args))
+    camera = None
+    try:
+        if args.camera is not None:
+            camera = load_camera_config(args.camera, check_files=False)
+        names = [args.model] if args.model else resolve_models(camera, reg) if camera else []
+        names = names or [reg.default_model("person")]
+        detectors = [reg.detector(n, DetectorOptions(keep_unmapped=args.all_classes)) for n in names]
+    except ConfigError as exc:
+        sys.stderr.write("".join(f"{p}\n" for p in exc.problems))
+        return 2
+    except (DetectError, PipelineConfigError) as exc:
+        sys.stderr.write(f"{exc}\n")
+        return 2
+    if args.annotate is not None:
+        args.annotate.mkdir(parents=True, exist_ok=True)
+    results = _results(detectors, args.images, args.conf, args.annotate, camera)
+    if args.json:
+        sys.stdout.write(json.dumps(results, indent=2, ensure_ascii=False) + "\n")
+    else:
+        sys.stdout.write(_table(results) + "\n")
+    return 1 if any("error" in r for r in results) else 0
+
+
+def _confidence(text: str) -> float:
+    value = float(text)
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be within [0, 1], got {text}")
+    return value
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = subparsers.add_parser("detect", help="run a detector on images")
+    p.add_argument("images", nargs="+", type=pathlib.Path, metavar="IMAGE")
+    p.add_argument("--model", help="model name (default: the default model providing 'person')")
+    p.add_argument("--conf", type=_confidence, help="confidence threshold (default: the model card's)")
+    p.add_argument("--json", action="store_true", help="JSON list, one object per image")
+    p.add_argument("--annotate", type=pathlib.Path, metavar="DIR", help="write images with boxes drawn into DIR")
+    p.add_argument("--all-classes", action="store_true", help="also show classes without a semantic label")
+    p.add_argument(
+        "--camera", type=pathlib.Path, metavar="FILE.yaml", help="apply this camera's zones and rules (violations)"
+    )
+    p.add_argument("--models-dir", type=pathlib.Path, help="default: $SAFEWATCH_MODELS_DIR or ./models")
+    p.set_defaults(func=cmd_detect)

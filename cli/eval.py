@@ -1,0 +1,160 @@
+"""`safewatch eval MODEL` — how good is a model: COCO metrics on labelled images, or a sanity check on a clip.
+
+    safewatch eval MODEL --annotations COCO.json --images DIR [--conf 0.001] [--json]
+    safewatch eval MODEL --clip VIDEO [--frames 20] [--step K] [--reference MODEL|--no-reference] [--conf C] [--json]
+
+With `--annotations`, ground-truth categories are matched by name to the model card's labels (see
+vision/detect/evaluate.py); unmatched categories are listed. The default `--conf` there is 0.001, as COCO mAP is
+measured over the whole precision/recall curve. With `--clip`, the card's threshold applies unless `--conf` is given,
+and the reference model defaults to the registry's default person model (when MODEL is not that model).
+Bad input (unknown model, missing file, bad JSON, a listed image not found) exits 2 with a message naming it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import pathlib
+import sys
+from typing import Any
+
+from cli.models import models_dir
+from vision.detect.detector import Detector
+from vision.detect.errors import DetectError
+from vision.detect.evaluate import ClipReport, CocoReport, clip_frames, evaluate_clip, evaluate_coco, load_coco
+from vision.detect.registry import ModelRegistry
+
+
+def _err(message: str) -> int:
+    sys.stderr.write(message.rstrip() + "\n")
+    return 2
+
+
+def _fmt(value: float | None, spec: str = ".3f") -> str:
+    return "-" if value is None else format(value, spec)
+
+
+def _coco_text(r: CocoReport) -> str:
+    lines = [
+        f"model {r.model}: {r.images} images, confidence >= {r.confidence}",
+        f"mAP@[.5:.95] {_fmt(r.map)}   mAP@.5 {_fmt(r.map50)}",
+        "",
+        f"{'LABEL':<14} {'CATEGORIES':<24} {'GT':>5} {'DETS':>6} {'AP':>6} {'AP50':>6} {'R@.5':>6}",
+    ]
+    for m in r.labels:
+        lines.append(
+            f"{m.label:<14} {', '.join(m.categories):<24} {m.gt_boxes:>5} {m.detections:>6} "
+            f"{_fmt(m.ap):>6} {_fmt(m.ap50):>6} {_fmt(m.recall50):>6}"
+        )
+    if r.unmatched_categories:
+        names = ", ".join(f"{c['name']} ({c['annotations']} boxes)" for c in r.unmatched_categories)
+        lines.append(f"\nunmatched categories (not scored): {names}")
+    if r.unscored_labels:
+        lines.append(f"model labels without a category (detections ignored): {', '.join(r.unscored_labels)}")
+    return "\n".join(lines)
+
+
+def _clip_text(r: ClipReport, clip: pathlib.Path) -> str:
+    lat = r.latency
+    lines = [
+        f"model {r.model} on {clip}: {len(r.frames)} frames ({r.frames[0]}..{r.frames[-1]})",
+        f"latency per frame: median {lat.median_ms:.1f} ms, p95 {lat.p95_ms:.1f} ms",
+        "",
+        f"{'LABEL':<14} {'TOTAL':>6} {'MEAN/FRAME':>11} {'MIN':>4} {'MAX':>4} {'FRAMES WITH':>12}",
+    ]
+    lines += [
+        f"{c.label:<14} {c.total:>6} {c.mean_per_frame:>11.2f} {c.min_per_frame:>4} {c.max_per_frame:>4} "
+        f"{c.frames_with:>12}"
+        for c in r.labels
+    ]
+    if r.reference is not None and r.reference_latency is not None:
+        ref = r.reference_latency
+        lines += [
+            "",
+            f"reference {r.reference}: latency median {ref.median_ms:.1f} ms, p95 {ref.p95_ms:.1f} ms",
+            f"{'LABEL':<14} {'REF BOXES':>10} {'BOXES':>6} {'MATCHED':>8} {'RATE':>6} {'MEAN |dCONF|':>13}",
+        ]
+        lines += [
+            f"{a.label:<14} {a.reference_boxes:>10} {a.other_boxes:>6} {a.matched:>8} {_fmt(a.matched_rate, '.1%'):>6} "
+            f"{a.mean_confidence_delta:>13.3f}"
+            for a in r.agreement
+        ]
+        if not r.agreement:
+            lines.append("(no label shared with the reference model)")
+    return "\n".join(lines)
+
+
+def _detector(reg: ModelRegistry, name: str) -> Detector:
+    reg.card(name)  # unknown model → ModelError naming the known ones
+    return reg.detector(name)
+
+
+def _run_coco(args: argparse.Namespace, reg: ModelRegistry) -> dict[str, Any]:
+    if args.images is None:
+        raise DetectError("--annotations needs --images DIR (the directory the file_name entries are relative to)")
+    if not args.images.is_dir():
+        raise DetectError(f"{args.images}: images directory not found")
+    coco = load_coco(args.annotations)
+    detector = _detector(reg, args.model)
+    conf = 0.001 if args.conf is None else args.conf
+    report = evaluate_coco(detector, coco, args.images, args.annotations, confidence=conf)
+    return {"text": _coco_text(report), "json": dataclasses.asdict(report)}
+
+
+def _reference_name(args: argparse.Namespace, reg: ModelRegistry) -> tuple[str | None, str | None]:
+    """(reference model, note): the explicit --reference, else the default person model when it shares a label."""
+    if args.no_reference:
+        return None, None
+    if args.reference:
+        return str(args.reference), None
+    default = reg.default_model("person") if reg.providers_of("person") else None
+    if default is None or default == args.model:
+        return None, None
+    if not set(reg.card(default).provides) & set(reg.card(args.model).provides):
+        return None, f"no comparison: the default reference {default} shares no label with {args.model}"
+    return default, None
+
+
+def _run_clip(args: argparse.Namespace, reg: ModelRegistry) -> dict[str, Any]:
+    detector = _detector(reg, args.model)
+    ref_name, note = _reference_name(args, reg)
+    reference = _detector(reg, ref_name) if ref_name else None
+    indices, frames = clip_frames(args.clip, args.frames, args.step)
+    report = evaluate_clip(detector, frames, indices, reference=reference, confidence=args.conf)
+    text = _clip_text(report, args.clip) + (f"\n\n{note}" if note else "")
+    return {"text": text, "json": {"clip": str(args.clip), **dataclasses.asdict(report), "note": note}}
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    if (args.annotations is None) == (args.clip is None):
+        return _err("safewatch eval: give exactly one of --annotations COCO.json (with --images DIR) or --clip VIDEO")
+    if args.clip is not None and (args.frames < 1 or (args.step is not None and args.step < 1)):
+        return _err("safewatch eval: --frames and --step must be >= 1")
+    if args.conf is not None and not 0.0 <= args.conf <= 1.0:
+        return _err(f"safewatch eval: --conf must be within [0, 1], got {args.conf}")
+    reg = ModelRegistry(models_dir(args))
+    try:
+        out = _run_coco(args, reg) if args.annotations is not None else _run_clip(args, reg)
+    except DetectError as exc:
+        return _err(str(exc))
+    sys.stdout.write((json.dumps(out["json"], indent=2) if args.json else out["text"]) + "\n")
+    return 0
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = subparsers.add_parser("eval", help="evaluate a model: COCO metrics on labelled images, or a clip sanity check")
+    p.add_argument("model", metavar="MODEL", help="model name in the models directory")
+    p.add_argument("--models-dir", type=pathlib.Path, help="default: $SAFEWATCH_MODELS_DIR or ./models")
+    p.add_argument("--conf", type=float, help="confidence threshold (0.001 with --annotations, else the card's)")
+    p.add_argument("--json", action="store_true", help="machine-readable report")
+    g = p.add_argument_group("labelled images (COCO detection format)")
+    g.add_argument("--annotations", type=pathlib.Path, metavar="COCO.json")
+    g.add_argument("--images", type=pathlib.Path, metavar="DIR", help="directory the images' file_name are relative to")
+    g = p.add_argument_group("unlabelled footage")
+    g.add_argument("--clip", type=pathlib.Path, metavar="VIDEO")
+    g.add_argument("--frames", type=int, default=20, help="frames to sample (default 20)")
+    g.add_argument("--step", type=int, help="take every STEP-th frame (default: spread over the whole clip)")
+    g.add_argument("--reference", metavar="MODEL", help="compare with this model (default: the default person model)")
+    g.add_argument("--no-reference", action="store_true", help="skip the comparison")
+    p.set_defaults(func=cmd_eval)

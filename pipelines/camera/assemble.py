@@ -1,0 +1,158 @@
+"""Build a ready-to-run `CameraPipeline` (and its sources) from a `CameraConfig` and the model registry.
+
+The one place that decides which models run on a camera (from the labels its rules need, or its `models:` override),
+checks that every rule's labels are provided (a rule nobody can serve is a config error, not a silent no-op), and
+wires the optional evidence recorder to the right packet ring buffer (the `record` stream when configured, else the
+`detect` stream).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Literal
+
+from pipelines.camera.evidence import EvidenceRecorder, UrlFor
+from pipelines.camera.pipeline import EVERY_FRAME_RULES, CameraPipeline, EventSink, FrameDetector, ModelSlot
+from pipelines.config.camera import CameraConfig
+from pipelines.rules.factory import CameraRules, check_label_coverage, model_labels, select_models
+from vision.detect.batcher import BatcherPool, CameraDetector
+from vision.detect.detector import DetectorOptions
+from vision.detect.registry import ModelRegistry
+from vision.media.clip_writer import ClipWriter
+from vision.media.store import MediaStore
+from vision.motion import MotionGateConfig
+from vision.sources import SourceConfig, VideoSource
+from vision.types import Frame
+
+log = logging.getLogger(__name__)
+
+
+class PipelineConfigError(ValueError):
+    """The camera cannot run as configured (e.g. a rule needs a label no available model provides)."""
+
+    def __init__(self, camera_id: str, problems: Sequence[str]) -> None:
+        self.camera_id = camera_id
+        self.problems = list(problems)
+        super().__init__("; ".join(f"{camera_id}: {p}" for p in problems))
+
+
+@dataclass(frozen=True)
+class EvidenceOptions:
+    media_root: Path
+    key: bytes | None = None
+    url_for: UrlFor | None = None
+
+
+@dataclass
+class CameraRuntime:
+    """A pipeline with the sources that feed it; `close()` releases the sources."""
+
+    camera: CameraConfig
+    pipeline: CameraPipeline
+    source: VideoSource
+    record: VideoSource | None = None
+    models: list[str] = field(default_factory=list)
+    batched: list[CameraDetector] = field(default_factory=list)  # detached from their batchers on close
+
+    def close(self) -> None:
+        self.source.close()
+        if self.record is not None:
+            self.record.close()
+        for view in self.batched:
+            view.close()
+
+
+def resolve_models(camera: CameraConfig, registry: ModelRegistry) -> list[str]:
+    """The models to run on `camera`; raises PipelineConfigError when a rule's labels cannot be served."""
+    provided = model_labels(registry, built=True)
+    buildable = model_labels(registry, built=False)
+    problems = check_label_coverage(camera, provided, buildable=buildable)
+    if problems:
+        raise PipelineConfigError(camera.id, problems)
+    return select_models(camera, provided)
+
+
+def source_config(camera: CameraConfig, *, realtime: bool, loop: bool, decode: bool = True) -> SourceConfig:
+    clip = camera.evidence.clip
+    ring = clip.max_clip_s + clip.pre_roll_s + clip.post_roll_s + 10.0 if camera.evidence.enabled else 0.0
+    return SourceConfig(
+        analysis_fps=camera.analysis_fps, realtime=realtime, loop=loop, ring_seconds=ring, decode=decode
+    )
+
+
+def build_runtime(
+    camera: CameraConfig,
+    registry: ModelRegistry,
+    *,
+    sinks: Sequence[EventSink] = (),
+    source: str | None = None,
+    realtime: bool = False,
+    loop: bool = False,
+    evidence: EvidenceOptions | None = None,
+    clip_writer: ClipWriter | None = None,
+    detector_options: DetectorOptions | None = None,
+    on_inference: Callable[[str, float], None] | None = None,
+    batching: BatcherPool | None = None,
+    clock: Callable[[Frame], datetime] | None = None,
+) -> CameraRuntime:
+    """Everything one camera needs. `source` replaces the config's detect stream (replay of another file/URL).
+
+    `batching`: a `BatcherPool` shared by a worker's cameras batches their inferences per model (one session.run
+    for several cameras' frames, at most one frame per camera per batch); None runs the detectors directly.
+    """
+    names = resolve_models(camera, registry)
+    detect_uri = source or camera.detect_source
+    main = VideoSource(detect_uri, source_config(camera, realtime=realtime, loop=loop), camera_id=camera.id)
+    record: VideoSource | None = None
+    recorder: EvidenceRecorder | None = None
+    if evidence is not None and camera.evidence.enabled:
+        ring = main.ring
+        ring_clock: Literal["media", "wall"] = "media"
+        if camera.record_source is not None and source is None:
+            record = VideoSource(
+                camera.record_source,
+                source_config(camera, realtime=realtime, loop=loop, decode=False),
+                camera_id=camera.id,
+            )
+            ring, ring_clock = record.ring, "wall"
+        recorder = EvidenceRecorder(
+            camera,
+            MediaStore(evidence.media_root),
+            ring=ring,
+            clip_writer=clip_writer,
+            clip=camera.evidence.clip,
+            snapshot=camera.evidence.snapshot,
+            clock=ring_clock,
+            models={n: registry.card(n).sha256 or "" for n in names},
+            key=evidence.key,
+            url_for=evidence.url_for,
+        )
+    rules = CameraRules(camera)
+    pool = batching
+    views = [pool.for_camera(registry.detector(n, detector_options), camera.id) for n in names] if pool else []
+    detectors: list[FrameDetector] = [*views] or [registry.detector(n, detector_options) for n in names]
+    slots = [
+        ModelSlot(d, interval_s=1.0 / camera.model_fps.get(n, camera.analysis_fps))
+        for n, d in zip(names, detectors, strict=True)
+    ]
+    pipeline = CameraPipeline(
+        camera,
+        slots,
+        rules,
+        sinks=sinks,
+        evidence=recorder,
+        tracker=camera.tracker,
+        gate=camera.motion_gate or MotionGateConfig(enabled=not _needs_every_frame(camera)),
+        on_inference=on_inference,
+        clock=clock,
+    )
+    log.info("camera %s: models %s, %d rules", camera.id, names, len(rules.rules))
+    return CameraRuntime(camera, pipeline, main, record, names, views)
+
+
+def _needs_every_frame(camera: CameraConfig) -> bool:
+    return any(r.type in EVERY_FRAME_RULES for r in camera.rules)

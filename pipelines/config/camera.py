@@ -1,0 +1,388 @@
+"""Camera configuration: the pydantic schema of camera_configs/*.yaml and its loader.
+
+Field names are a user-facing contract (shared/ARCHITECTURE.md): add fields, never rename. Every model forbids
+unknown fields and documents each field, so `safewatch config schema` prints a self-describing JSON Schema.
+
+Stream file paths: URLs (`scheme://…`) and absolute paths are used as written. A relative path is resolved, when the
+config was loaded from a file, against the config file's directory, then its parent directory (so
+`camera_configs/demo.yaml` may say `sample_media/vtest.mp4`, relative to the project root), then the current
+directory; the first that exists wins. Configs that did not come from a file resolve against the current directory.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
+from pydantic_core import InitErrorDetails, PydanticCustomError
+
+from pipelines.config.rules import RULE_TYPES, NormalisedPoint, RuleConfig
+from pipelines.config.schedule import Schedule, ScheduleWindow
+from pipelines.config.yaml_io import ConfigError, ConfigProblem, line_of, problems_from_validation, read_yaml
+from vision.media.config import ClipConfig, SnapshotConfig
+from vision.motion import MotionGateConfig
+from vision.redact import redact_url
+from vision.track.config import TrackerConfig
+
+__all__ = [
+    "RULE_TYPES",
+    "CameraConfig",
+    "ConfigError",
+    "ConfigProblem",
+    "Schedule",
+    "ScheduleWindow",
+    "Streams",
+    "Zone",
+    "is_url",
+    "load_camera_config",
+    "load_camera_configs",
+]
+
+_EPS = 1e-12
+_URL = re.compile(r"^(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*)://")
+STREAM_SCHEMES = frozenset({"rtsp", "rtsps", "rtmp", "rtmps", "http", "https", "srt", "udp", "tcp", "rtp", "file"})
+
+Point = tuple[float, float]
+ZoneKind = Literal["generic", "fire_exit", "indoor", "helmet_required", "forbidden"]
+Anchor = Literal["bottom_center", "center", "overlap"]
+Slug = Annotated[str, Field(pattern=r"^[a-z0-9_-]+$", min_length=1, max_length=64)]
+
+
+# ---------------------------------------------------------------- polygon validity (own code, see _polygon_problem)
+
+
+def _orient(a: Point, b: Point, c: Point) -> float:
+    return (b[0] - a[0]) * (c[1] - a[1]) - (b[1] - a[1]) * (c[0] - a[0])
+
+
+def _within(a: Point, b: Point, p: Point) -> bool:
+    """p (collinear with a-b) lies on the segment a-b."""
+    return min(a[0], b[0]) - _EPS <= p[0] <= max(a[0], b[0]) + _EPS and (
+        min(a[1], b[1]) - _EPS <= p[1] <= max(a[1], b[1]) + _EPS
+    )
+
+
+def _segments_meet(p1: Point, p2: Point, q1: Point, q2: Point) -> bool:
+    """Closed segments p1-p2 and q1-q2 share at least one point (crossing, touching or overlapping)."""
+    d1, d2 = _orient(q1, q2, p1), _orient(q1, q2, p2)
+    d3, d4 = _orient(p1, p2, q1), _orient(p1, p2, q2)
+    if ((d1 > _EPS and d2 < -_EPS) or (d1 < -_EPS and d2 > _EPS)) and (
+        (d3 > _EPS and d4 < -_EPS) or (d3 < -_EPS and d4 > _EPS)
+    ):
+        return True
+    return (
+        (abs(d1) <= _EPS and _within(q1, q2, p1))
+        or (abs(d2) <= _EPS and _within(q1, q2, p2))
+        or (abs(d3) <= _EPS and _within(p1, p2, q1))
+        or (abs(d4) <= _EPS and _within(p1, p2, q2))
+    )
+
+
+def _polygon_problem(pts: list[Point]) -> str | None:
+    """Why `pts` is not a simple polygon with area, or None.
+
+    Written here rather than with shapely: ~40 lines of segment tests on polygons of a handful of points, no GEOS
+    dependency, and messages that name the offending edges and points.
+    """
+    n = len(pts)
+    for i in range(n):
+        if abs(pts[i][0] - pts[(i + 1) % n][0]) < _EPS and abs(pts[i][1] - pts[(i + 1) % n][1]) < _EPS:
+            hint = " (the polygon closes implicitly; do not repeat the first point)" if i == n - 1 else ""
+            return f"points {i} and {(i + 1) % n} are identical{hint}"
+    for i in range(n):
+        a, b, c = pts[i - 1], pts[i], pts[(i + 1) % n]
+        back = (a[0] - b[0]) * (c[0] - b[0]) + (a[1] - b[1]) * (c[1] - b[1])
+        if abs(_orient(a, b, c)) <= _EPS and back > 0:
+            return f"the edges meeting at point {i} fold back over each other"
+    for i in range(n):
+        for j in range(i + 2, n):
+            if i == 0 and j == n - 1:
+                continue  # adjacent through the closing edge
+            if _segments_meet(pts[i], pts[(i + 1) % n], pts[j], pts[(j + 1) % n]):
+                return f"polygon is self-intersecting: edge {i}-{(i + 1) % n} meets edge {j}-{(j + 1) % n}"
+    area = abs(sum(pts[i][0] * pts[(i + 1) % n][1] - pts[(i + 1) % n][0] * pts[i][1] for i in range(n))) / 2
+    if area < 1e-6:
+        return "polygon has (near) zero area"
+    return None
+
+
+# ---------------------------------------------------------------- models
+
+
+class Zone(BaseModel):
+    """A named polygon in normalised image coordinates (x right, y down, both in [0, 1])."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(
+        pattern=r"^[\w-]+$", max_length=64, title="Name", description="Unique per camera; rules refer to it."
+    )
+    kind: ZoneKind = Field(
+        default="generic",
+        title="Kind",
+        description="What the area is: generic | fire_exit | indoor | helmet_required | forbidden.",
+    )
+    polygon: list[NormalisedPoint] = Field(
+        min_length=3,
+        title="Polygon",
+        description="At least 3 normalised [x, y] points, not self-intersecting, non-zero area; closes implicitly.",
+    )
+    labels: list[str] | None = Field(
+        default=None, min_length=1, title="Labels", description="Only these labels count in this zone; unset = all."
+    )
+    min_size: float | None = Field(
+        default=None, gt=0, le=1, title="Minimum size", description="Minimum box height as a fraction of frame height."
+    )
+    anchor: Anchor = Field(
+        default="bottom_center",
+        title="Anchor",
+        description="How a box is tested against the zone: bottom_center (feet) | center | overlap (fraction of the "
+        "box area inside the zone, at least `min_overlap`).",
+    )
+    min_overlap: float = Field(
+        default=0.5, gt=0, le=1, title="Minimum overlap", description="Used with anchor=overlap only."
+    )
+
+    @field_validator("polygon")
+    @classmethod
+    def _simple_polygon(cls, polygon: list[NormalisedPoint]) -> list[NormalisedPoint]:
+        problem = _polygon_problem([(float(x), float(y)) for x, y in polygon])
+        if problem:
+            raise ValueError(problem)
+        return polygon
+
+
+class Streams(BaseModel):
+    """Where the camera's video comes from."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    detect: str = Field(
+        min_length=1,
+        title="Detect stream",
+        description="Analysed stream: URL (rtsp://user:pass@host/sub, …) or video file path (see module docs for "
+        "how relative paths resolve).",
+    )
+    record: str | None = Field(
+        default=None,
+        min_length=1,
+        title="Record stream",
+        description="Optional higher-resolution stream; evidence clips come from it when set.",
+    )
+
+    @field_validator("detect", "record")
+    @classmethod
+    def _source(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        if value != value.strip():
+            raise ValueError("leading or trailing whitespace")
+        match = _URL.match(value)
+        if match and match.group("scheme").lower() not in STREAM_SCHEMES:
+            scheme = match.group("scheme")
+            raise ValueError(f"unsupported URL scheme '{scheme}'; use one of {', '.join(sorted(STREAM_SCHEMES))}")
+        return value
+
+
+def is_url(source: str) -> bool:
+    """`source` is a URL (`scheme://…`) rather than a file path."""
+    return _URL.match(source) is not None
+
+
+class EvidenceConfig(BaseModel):
+    """Evidence written for each incident."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = Field(default=True, description="Write snapshots, clips and manifests.")
+    clip: ClipConfig = Field(default_factory=ClipConfig, description="Clip windows (pre_roll_s, post_roll_s, ...).")
+    snapshot: SnapshotConfig = Field(default_factory=SnapshotConfig, description="Snapshot JPEG settings.")
+
+
+class CameraConfig(BaseModel):
+    """One camera: its streams, zones, rules and schedule."""
+
+    model_config = ConfigDict(extra="forbid", title="CameraConfig")
+
+    id: Slug = Field(title="Id", description="Unique camera id: lowercase letters, digits, '-' and '_'.")
+    site: str = Field(min_length=1, max_length=128, title="Site", description="Site the camera belongs to.")
+    name: str = Field(min_length=1, max_length=128, title="Name", description="Display name, any Unicode.")
+    enabled: bool = Field(default=True, title="Enabled", description="Disabled cameras are not run.")
+    streams: Streams = Field(title="Streams", description="Analysed and (optional) recorded streams.")
+    analysis_fps: float = Field(
+        default=5.0, gt=0, le=30, title="Analysis FPS", description="Frames per second decoded and analysed."
+    )
+    zones: list[Zone] = Field(default_factory=list, title="Zones", description="Named polygons; names unique.")
+    rules: list[RuleConfig] = Field(default_factory=list, title="Rules", description="Rules, discriminated by type.")
+    schedule: Schedule | None = Field(default=None, title="Schedule", description="Active windows; unset = always.")
+    models: list[str] | None = Field(
+        default=None,
+        min_length=1,
+        title="Models",
+        description="Model names to run, overriding the automatic choice from the rules' labels.",
+    )
+    model_fps: dict[str, Annotated[float, Field(gt=0, le=30)]] = Field(
+        default_factory=dict,
+        title="Per-model analysis rates",
+        description="Model name → at most this many inferences per second (e.g. a slow helmet model at 1); "
+        "models not listed run at analysis_fps.",
+    )
+    motion_gate: MotionGateConfig | None = Field(
+        default=None,
+        title="Motion gate",
+        description="Skip inference on unchanged frames; unset = on, except for cameras with line_crossing or "
+        "smoke_fire rules, which need every analysed frame.",
+    )
+    tracker: TrackerConfig = Field(default_factory=TrackerConfig, title="Tracker", description="ByteTrack settings.")
+    evidence: EvidenceConfig = Field(
+        default_factory=lambda: EvidenceConfig(),
+        title="Evidence",
+        description="Snapshot and clip settings (pre/post-roll, maximum clip length, JPEG quality).",
+    )
+
+    _base_dir: Path | None = PrivateAttr(default=None)
+
+    @model_validator(mode="after")
+    def _cross_references(self) -> CameraConfig:
+        errors: list[InitErrorDetails] = []
+        seen: dict[str, int] = {}
+        for i, zone in enumerate(self.zones):
+            if zone.name in seen:
+                msg = f"duplicate zone name '{zone.name}' (also zones.{seen[zone.name]})"
+                errors.append(_error(("zones", i, "name"), msg, zone.name))
+            seen.setdefault(zone.name, i)
+        known = ", ".join(seen) or "none (this camera defines no zones)"
+        for i, rule in enumerate(self.rules):
+            for j, name in enumerate(rule.zones):
+                if name not in seen:
+                    msg = f"rule {rule.type} names zone '{name}', which does not exist; zones: {known}"
+                    errors.append(_error(("rules", i, "zones", j), msg, name))
+        if errors:
+            raise ValidationError.from_exception_data("CameraConfig", errors)
+        return self
+
+    def zone(self, name: str) -> Zone:
+        """The zone called `name` (KeyError if absent)."""
+        for zone in self.zones:
+            if zone.name == name:
+                return zone
+        raise KeyError(name)
+
+    def is_active(self, when: datetime | float) -> bool:
+        """Enabled and inside the schedule (if any) at `when`."""
+        return self.enabled and (self.schedule is None or self.schedule.is_active(when))
+
+    def with_base_dir(self, base_dir: Path | None) -> CameraConfig:
+        """Remember the directory relative stream paths resolve against (set by the loader)."""
+        self._base_dir = base_dir
+        return self
+
+    def resolve_stream(self, source: str) -> str:
+        """`source` ready to open: URLs and absolute paths unchanged, relative paths resolved (module docs)."""
+        if is_url(source) or Path(source).is_absolute():
+            return source
+        candidates = [self._base_dir, self._base_dir.parent] if self._base_dir else []
+        candidates.append(Path.cwd())
+        for base in candidates:
+            if (base / source).exists():
+                return str((base / source).resolve())
+        return str(candidates[0] / source)
+
+    @property
+    def detect_source(self) -> str:
+        return self.resolve_stream(self.streams.detect)
+
+    @property
+    def record_source(self) -> str | None:
+        return self.resolve_stream(self.streams.record) if self.streams.record else None
+
+    def redacted(self) -> dict[str, Any]:
+        """JSON-ready dump with stream credentials replaced by `***` (safe for logs, CLI, HTTP)."""
+        data = self.model_dump(mode="json")
+        data["streams"] = {key: redact_url(v) if isinstance(v, str) else v for key, v in data["streams"].items()}
+        return data
+
+    def config_hash(self) -> str:
+        """sha256 (hex) of the canonical JSON of the redacted config, defaults included (for evidence manifests).
+
+        Credentials are left out so a published hash cannot be used to guess a password.
+        """
+        canonical = json.dumps(self.redacted(), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def _error(loc: tuple[str | int, ...], message: str, value: object) -> InitErrorDetails:
+    return InitErrorDetails(type=PydanticCustomError("reference", message), loc=loc, input=value)
+
+
+# ---------------------------------------------------------------- loading
+
+
+def load_camera_config(path: str | Path, *, check_files: bool = True) -> CameraConfig:
+    """Load and validate one camera YAML. Raises ConfigError listing every problem (file, field path, message).
+
+    With `check_files`, stream file paths (not URLs) must exist (resolved as described in the module docs).
+    """
+    path = Path(path)
+    data, node = read_yaml(path)
+    try:
+        config = CameraConfig.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(problems_from_validation(str(path), exc, node, CameraConfig)) from None
+    config.with_base_dir(path.resolve().parent)
+    if check_files:
+        problems = _missing_stream_files(path, config, node)
+        if problems:
+            raise ConfigError(problems)
+    return config
+
+
+def _missing_stream_files(path: Path, config: CameraConfig, node: Any) -> list[ConfigProblem]:
+    problems = []
+    for key in ("detect", "record"):
+        source = getattr(config.streams, key)
+        if source and not is_url(source) and not Path(config.resolve_stream(source)).is_file():
+            hint = "" if Path(source).is_absolute() else f" (tried {path.parent}, its parent and the current directory)"
+            line = line_of(node, ("streams", key))
+            problems.append(ConfigProblem(str(path), f"streams.{key}", f"file not found: {source}{hint}", line))
+    return problems
+
+
+def load_camera_configs(path: str | Path, *, check_files: bool = True) -> list[CameraConfig]:
+    """Load every `*.yaml`/`*.yml` in a directory (sorted, not recursive), or one file. Camera ids must be unique.
+
+    Problems of all files are collected into one ConfigError.
+    """
+    path = Path(path)
+    if path.is_dir():
+        files = sorted(p for p in path.iterdir() if p.suffix in {".yaml", ".yml"} and p.is_file() and p.name[0] != ".")
+        if not files:
+            raise ConfigError([ConfigProblem(str(path), "", "no camera configs (*.yaml) in this directory")])
+    elif path.exists():
+        files = [path]
+    else:
+        raise ConfigError([ConfigProblem(str(path), "", "no such file or directory")])
+    configs: list[CameraConfig] = []
+    problems: list[ConfigProblem] = []
+    owners: dict[str, Path] = {}
+    for file in files:
+        try:
+            config = load_camera_config(file, check_files=check_files)
+        except ConfigError as exc:
+            problems.extend(exc.problems)
+            continue
+        if config.id in owners:
+            problems.append(
+                ConfigProblem(str(file), "id", f"camera id '{config.id}' is already used by {owners[config.id]}")
+            )
+            continue
+        owners[config.id] = file
+        configs.append(config)
+    if problems:
+        raise ConfigError(problems)
+    return configs
