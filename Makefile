@@ -11,7 +11,7 @@ BENCH_VENV := .venv-bench
 EXPORT_TORCH_PIP_ARGS ?=
 export YOLO_OFFLINE := 1
 
-.PHONY: demo test lint system-deps venv models models-optional export-env bench-env bench-model clean bench
+.PHONY: demo test lint system-deps venv models models-optional export-env bench-env bench-model clean bench bench-compare
 
 $(VENV)/.stamp: pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -44,13 +44,14 @@ $(EXPORT_VENV)/.stamp: scripts/export-requirements.txt
 export-env: $(EXPORT_VENV)/.stamp
 
 # Benchmarks only (never the runtime, never `make test`): torch 2.14.1 + torchvision 0.29.1 (a CUDA build, ~6 GB,
-# runs on the CPU) so Ultralytics' own predict/track work, plus the same pinned ultralytics/onnx stack.
+# runs on the CPU) so Ultralytics' own predict/track work, plus the same pinned ultralytics/onnx stack (with lap, which
+# the tracker imports).
 $(BENCH_VENV)/.stamp: scripts/export-requirements.txt
 	@test -x $(BENCH_VENV)/bin/python || $(PYTHON) -m venv $(BENCH_VENV)
 	$(BENCH_VENV)/bin/python -m pip install -q --upgrade pip
 	$(BENCH_VENV)/bin/python -m pip install -q torch==2.14.1 torchvision==0.29.1
 	$(BENCH_VENV)/bin/python -m pip install -q --no-deps -r scripts/export-requirements.txt
-	$(BENCH_VENV)/bin/python -c "import torch, torchvision, onnx, onnxslim, onnxruntime, ultralytics"
+	$(BENCH_VENV)/bin/python -c "import torch, torchvision, onnx, onnxslim, onnxruntime, ultralytics, lap"
 	@touch $@
 
 bench-env: $(BENCH_VENV)/.stamp
@@ -79,6 +80,14 @@ demo: system-deps venv models models-optional
 
 bench: venv models models-optional
 	$(PY) -m bench
+
+# Before/after on one machine in one run: each benchmark alternately on a worktree of BASELINE and on this tree
+# (`python -m bench.compare`); reports in bench/results/compare/, this tree's results files rewritten as by `make bench`.
+BASELINE ?= HEAD
+BENCHES ?= sources detect replay evidence capacity api
+REPS ?= 1
+bench-compare: venv models models-optional bench-env
+	$(PY) -m bench.compare $(BENCHES) --baseline $(BASELINE) --reps $(REPS)
 
 clean:
 	rm -rf $(VENV) $(EXPORT_VENV) $(BENCH_VENV) data models/*.onnx models/.build

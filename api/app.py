@@ -1,74 +1,87 @@
-"""`create_app(settings)`: the FastAPI application factory (no module-level singletons).
+"""`create_app(settings, ...)`: the FastAPI application factory (no module-level singletons).
 
-Routers are discovered: every module in `api/routers/` that defines `router` is included, so the cameras and detect
-routers (other engineers) plug in by adding a file. `extra_routers` adds more without touching the package.
-The lifespan runs the webhook dispatcher and, when a bus is given, the bus → store consumer (`api.consumer`).
+The composition roots (api/service.py embedded, api/service_api.py distributed, tests, benchmarks) pass in everything
+the app serves from; the app context is complete when `create_app` returns and never changes after. `ROUTERS` is the
+router registry: a new resource is a module in api/routers/ plus its line here. The lifespan runs the webhook
+dispatcher and, when a bus is given, the bus → store consumer (`api.consumer`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib
 import logging
-import pkgutil
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 
 import anyio.to_thread
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import OperationalError
 
-import api.routers as routers_pkg
 from api.camera_store import CameraStore
 from api.consumer import consume_into_store
-from api.context import AppContext, WorkersProvider, embedded_workers
+from api.context import AppContext
 from api.metrics import Metrics
+from api.routers import cameras, detect, events, frames, health, incidents, keys, stats, ui, webhooks, workers
 from api.settings import Settings
 from api.store.db import Store
 from api.webhooks.dispatcher import Dispatcher
+from api.workers import FrameProvider, WorkersProvider, embedded_workers
 from pipelines.bus.base import EventBus
 from vision.detect.registry import ModelRegistry
 
 log = logging.getLogger(__name__)
 
 
-def discover_routers() -> list[APIRouter]:
-    """The `router` of every module in api/routers/, in name order (the router registry)."""
-    found: list[APIRouter] = []
-    for info in sorted(pkgutil.iter_modules(routers_pkg.__path__), key=lambda m: m.name):
-        if info.name.startswith("_"):
-            continue
-        module = importlib.import_module(f"{routers_pkg.__name__}.{info.name}")
-        router = getattr(module, "router", None)
-        if isinstance(router, APIRouter):
-            found.append(router)
-    return found
+#: Every router of the service, in the order they are matched.
+ROUTERS: tuple[APIRouter, ...] = (
+    cameras.router,
+    detect.router,
+    events.router,
+    frames.router,
+    health.router,
+    incidents.router,
+    keys.router,
+    stats.router,
+    ui.router,
+    webhooks.router,
+    workers.router,
+)
 
 
 def create_app(
-    settings: Settings | None = None,
+    settings: Settings,
     *,
-    bus: EventBus | None = None,
-    workers: WorkersProvider | None = None,
+    store: Store | None = None,
     metrics: Metrics | None = None,
-    extra_routers: Sequence[APIRouter] = (),
+    registry: ModelRegistry | None = None,
+    bus: EventBus | None = None,
+    workers: WorkersProvider = embedded_workers,
+    frames: FrameProvider | None = None,
 ) -> FastAPI:
-    """Build the service. The store is opened (and migrated) here; background tasks start with the lifespan.
+    """Build the service. Background tasks (dispatcher, consumer) start with the lifespan.
 
+    `store`: the incident store (default: opened, and migrated, from `settings.database_url`).
+    `metrics`: share one `Metrics` with the camera workers or with worker gauges (default: a new one on the store).
+    `registry`: the model registry, shared with the cameras (default: one on `settings.models_dir`).
     `bus`: events published on it are applied to the store (consumer group "store").
     `workers`: provider for `GET /v1/workers` (default: this process, no cameras).
-    `metrics`: share one `Metrics` with the camera workers (default: a new one on a private registry).
+    `frames`: the latest analysed frame per camera (`GET /v1/cameras/{id}/frame.jpg`); None: no camera runs here.
     """
-    settings = settings or Settings()
     settings.media_dir.mkdir(parents=True, exist_ok=True)
-    store = Store(settings.database_url)
+    store = store or Store(settings.database_url)
     metrics = metrics or Metrics(store)
-    ctx = AppContext(settings=settings, store=store, metrics=metrics, workers=workers or embedded_workers, bus=bus)
-    ctx.registry = ModelRegistry(settings.models_dir)
-    ctx.cameras = CameraStore(settings.config_dir)
-    if settings.webhook_dispatcher:
-        ctx.dispatcher = Dispatcher(store, settings, metrics)
+    ctx = AppContext(
+        settings=settings,
+        store=store,
+        metrics=metrics,
+        registry=registry or ModelRegistry(settings.models_dir),
+        cameras=CameraStore(settings.config_dir),
+        workers=workers,
+        bus=bus,
+        frames=frames,
+        dispatcher=Dispatcher(store, settings, metrics) if settings.webhook_dispatcher else None,
+    )
     store.add_listener(ctx.notifier.notify)
     if ctx.dispatcher is not None:
         store.add_listener(ctx.dispatcher.wake)
@@ -80,7 +93,7 @@ def create_app(
         lifespan=_lifespan,
     )
     app.state.ctx = ctx
-    for router in [*discover_routers(), *extra_routers]:
+    for router in ROUTERS:
         app.include_router(router)
     app.add_exception_handler(OperationalError, _db_unavailable)
     return app

@@ -4,49 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
-import socket
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
-
-import numpy as np
-import numpy.typing as npt
-from pydantic import BaseModel, ConfigDict
 
 from api.camera_store import CameraStore
 from api.metrics import Metrics
 from api.settings import Settings
 from api.store.db import Store
 from api.webhooks.dispatcher import Dispatcher
+from api.workers import FrameProvider, WorkersProvider, embedded_workers
 from pipelines.bus.base import EventBus
 from vision.detect.registry import ModelRegistry
-
-
-class WorkerInfo(BaseModel):
-    """One worker process (ARCHITECTURE.md: `{id, host, cameras, fps, lag_s, last_seen}`)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    id: str
-    host: str
-    cameras: list[str]
-    fps: float
-    lag_s: float
-    last_seen: datetime
-
-
-WorkersProvider = Callable[[], list[WorkerInfo]]
-#: The latest analysed frame of a running camera (RGB, HxWx3 uint8), or None when the camera is not running here.
-FrameProvider = Callable[[str], npt.NDArray[np.uint8] | None]
-
-
-def embedded_workers() -> list[WorkerInfo]:
-    """Embedded mode without a camera runtime attached: this process, no cameras."""
-    from api.store.models import utcnow
-
-    host = socket.gethostname()
-    return [WorkerInfo(id=f"{host}-{os.getpid()}", host=host, cameras=[], fps=0.0, lag_s=0.0, last_seen=utcnow())]
 
 
 class Notifier:
@@ -76,13 +43,15 @@ class Notifier:
 
 @dataclass
 class AppContext:
+    """Everything `create_app` was given or built from its arguments; fixed once the app exists."""
+
     settings: Settings
     store: Store
     metrics: Metrics
+    registry: ModelRegistry  # POST /v1/detect, PUT /v1/cameras; loaded detectors are cached here
+    cameras: CameraStore  # camera config YAML files (api.camera_store)
     workers: WorkersProvider = embedded_workers
     bus: EventBus | None = None
-    notifier: Notifier = field(default_factory=Notifier)
+    frames: FrameProvider | None = None  # GET /v1/cameras/{id}/frame.jpg; the embedded service provides it
     dispatcher: Dispatcher | None = None
-    registry: ModelRegistry | None = None  # POST /v1/detect, PUT /v1/cameras; loaded detectors are cached here
-    cameras: CameraStore | None = None  # camera config YAML files (api.camera_store)
-    frames: FrameProvider | None = None  # GET /v1/cameras/{id}/frame.jpg; EmbeddedService fills it from its worker
+    notifier: Notifier = field(default_factory=Notifier)

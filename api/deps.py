@@ -32,17 +32,11 @@ def get_metrics(request: Request) -> Metrics:
 
 
 def get_registry(request: Request) -> ModelRegistry:
-    ctx = get_ctx(request)
-    if ctx.registry is None:
-        ctx.registry = ModelRegistry(ctx.settings.models_dir)
-    return ctx.registry
+    return get_ctx(request).registry
 
 
 def get_cameras(request: Request) -> CameraStore:
-    ctx = get_ctx(request)
-    if ctx.cameras is None:
-        ctx.cameras = CameraStore(ctx.settings.config_dir)
-    return ctx.cameras
+    return get_ctx(request).cameras
 
 
 CtxDep = Annotated[AppContext, Depends(get_ctx)]

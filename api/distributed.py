@@ -1,64 +1,30 @@
-"""Distributed mode, API side: Redis connection, `GET /v1/workers` from worker heartbeats, camera config sync.
+"""Distributed mode, API side: `GET /v1/workers` and the worker gauges from heartbeats, camera config sync.
 
-`safewatch api` (cli/api.py) and `safewatch worker` (api/cli/worker.py) share one Redis (`SAFEWATCH_REDIS_URL`)
-and a key prefix (`--redis-prefix`, env `SAFEWATCH_REDIS_PREFIX`, default `safewatch`, the bus's default too):
+The API service (api/service_api.py) and the workers (pipelines/worker/runtime.py) share one Redis
+(`Settings.redis_url`) and a key prefix (`Settings.redis_prefix`, default `safewatch`, the bus's default too):
 
 - events: the `RedisStreamBus` stream `<prefix>:events` (workers publish, the API's store consumer applies);
 - camera configs: the API mirrors its YAML config directory into `<prefix>:cameras` (`ConfigSync`: at start, then
   every `interval_s` when a file's mtime/size changed), so `PUT/DELETE /v1/cameras`, which write the YAML files,
   and hand edits reach the workers within about `interval_s` + the workers' poll interval;
 - leases, heartbeats and incident states: written by the workers (pipelines/distributed/leases.py,
-pipelines/distributed/incident_state.py);
-  `RedisWorkers` turns the live heartbeats into `WorkerInfo`s.
+  pipelines/distributed/incident_state.py); `RedisWorkers` turns the live heartbeats into `WorkerInfo`s.
 """
 
 from __future__ import annotations
 
 import logging
-import os
 import threading
 from pathlib import Path
 
 import redis
 
-from api.context import WorkerInfo
+from api.workers import WorkerInfo
 from pipelines.config.source import DirConfigSource
 from pipelines.distributed.config_sync import ConfigPublisher
-from pipelines.distributed.leases import client_from_url, read_heartbeats
-from vision.redact import redact_url
+from pipelines.distributed.leases import read_heartbeats
 
 log = logging.getLogger(__name__)
-
-DEFAULT_PREFIX = "safewatch"
-PREFIX_ENV = "SAFEWATCH_REDIS_PREFIX"
-
-
-class RedisUnavailable(RuntimeError):
-    """Redis could not be reached at start-up (the message names the redacted URL)."""
-
-
-def redis_prefix(value: str | None = None) -> str:
-    """The key prefix: the CLI flag, else `SAFEWATCH_REDIS_PREFIX`, else `safewatch`."""
-    return value or os.environ.get(PREFIX_ENV) or DEFAULT_PREFIX
-
-
-def connect(url: str, *, timeout_s: float | None = None) -> redis.Redis:
-    """A decoding Redis client that answered PING; RedisUnavailable (with the redacted URL) when it does not.
-
-    `timeout_s` bounds every command and connect (default: none, as `redis-py`); the API sets it so a hung Redis
-    fails `GET /v1/workers`, `/metrics` and the config sync instead of blocking their threads.
-    """
-    try:
-        if timeout_s is None:
-            client = client_from_url(url)
-        else:
-            client = redis.Redis.from_url(
-                url, decode_responses=True, socket_timeout=timeout_s, socket_connect_timeout=timeout_s
-            )
-        client.ping()
-    except (redis.RedisError, ValueError) as exc:
-        raise RedisUnavailable(f"cannot reach Redis at {redact_url(url)}: {exc}") from None
-    return client
 
 
 class RedisWorkers:

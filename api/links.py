@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+from api.jsontypes import EventJSON
 from vision.redact import redact_url
 
 SECRET_QUERY_KEYS = frozenset({"key", "access_token", "token", "secret", "sign", "password", "apikey", "api_key"})
@@ -18,7 +18,7 @@ def clip_link(base_url: str, incident_id: str) -> str:
     return f"{base_url}/v1/incidents/{incident_id}/clip.mp4"
 
 
-def public_event(payload: dict[str, Any], base_url: str) -> dict[str, Any]:
+def public_event(payload: EventJSON, base_url: str) -> EventJSON:
     """The stored IncidentEvent JSON with media paths replaced by API links and credentials redacted."""
     out = dict(payload)
     if out.get("snapshot_url"):

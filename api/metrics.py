@@ -13,8 +13,7 @@ per-camera view).
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING
+from collections.abc import Iterable
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily, Metric
@@ -23,13 +22,10 @@ from sqlalchemy import func, select
 
 from api.store.db import Store
 from api.store.models import Incident, WebhookDelivery
-
-if TYPE_CHECKING:
-    from api.context import WorkersProvider
+from api.workers import WorkersProvider
+from pipelines.camera.state import CameraState
 
 log = logging.getLogger(__name__)
-
-STREAM_STATES: Sequence[str] = ("connecting", "streaming", "stalled", "reconnecting", "stopped", "failed")
 
 
 class _StoreCollector(Collector):
@@ -114,7 +110,7 @@ class Metrics:
         self.frames_dropped = Counter("safewatch_frames_dropped", "Frames dropped (queue full)", ["camera"], registry=r)
         self.reconnects = Counter("safewatch_stream_reconnects", "Stream reconnects", ["camera"], registry=r)
         self.stream_state = Gauge(
-            "safewatch_stream_state", "1 for the current stream state", ["camera", "state"], registry=r
+            "safewatch_stream_state", "1 for the camera's current state (CameraState)", ["camera", "state"], registry=r
         )
         self.inference_latency = Histogram(
             "safewatch_inference_latency_seconds",
@@ -140,9 +136,10 @@ class Metrics:
     def camera_reconnected(self, camera: str) -> None:
         self.reconnects.labels(camera).inc()
 
-    def camera_state(self, camera: str, state: str) -> None:
-        for name in {*STREAM_STATES, state}:
-            self.stream_state.labels(camera, name).set(1.0 if name == state else 0.0)
+    def camera_state(self, camera: str, state: CameraState) -> None:
+        """One series per `CameraState` member: 1 for the current state, 0 for the others."""
+        for name in CameraState:
+            self.stream_state.labels(camera, name.value).set(1.0 if name == state else 0.0)
 
     def observe_inference(self, model: str, seconds: float) -> None:
         self.inference_latency.labels(model).observe(seconds)

@@ -1,4 +1,5 @@
-"""The embedded service: camera workers + in-process bus + store + HTTP API in one process (`safewatch run`).
+"""The embedded service's composition root: camera workers + in-process bus + store + HTTP API in one process
+(`safewatch run`). The cameras and the API share one model registry, one store and one `Metrics`.
 
 Shutdown order matters for "nothing lost": stop the cameras first (open incidents are closed and their clips
 flushed, so the last events are published), wait until the store consumer has applied everything on the bus, and
@@ -10,20 +11,23 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
-from pathlib import Path
+from types import FrameType
 
 import numpy as np
 import numpy.typing as npt
+import uvicorn
 from fastapi import FastAPI
 from sqlalchemy import or_, select
 
 from api.app import create_app
 from api.consumer import STORE_GROUP
-from api.context import WorkerInfo
 from api.metrics import Metrics
 from api.settings import Settings
+from api.store.db import Store
 from api.store.models import Incident, IncidentStatus
+from api.workers import WorkerInfo
 from pipelines.bus.factory import make_bus
 from pipelines.camera.assemble import EvidenceOptions
 from pipelines.camera.sinks import BusSink
@@ -31,7 +35,6 @@ from pipelines.worker.camera_worker import CameraWorker
 from vision.detect.batcher import BatcherPool
 from vision.detect.registry import ModelRegistry
 from vision.media.config import RetentionConfig
-from vision.media.manifest import load_key
 from vision.media.retention import apply_retention
 from vision.media.store import MediaStore
 
@@ -39,19 +42,27 @@ log = logging.getLogger(__name__)
 
 
 class EmbeddedService:
-    def __init__(self, settings: Settings, *, models_dir: Path, realtime_files: bool = True) -> None:
+    def __init__(self, settings: Settings, *, realtime_files: bool = True) -> None:
         self.settings = settings
         # In-process by default; SAFEWATCH_REDIS_URL makes the all-in-one service publish through Redis Streams too.
-        self.bus = make_bus(settings.redis_url, spool_dir=settings.data_dir / "spool")
-        self.registry = ModelRegistry(models_dir)
-        self.app: FastAPI = create_app(settings, bus=self.bus, workers=self.workers)
-        self.metrics: Metrics = self.app.state.ctx.metrics
-        self.app.state.ctx.frames = self.latest_frame  # GET /v1/cameras/{id}/frame.jpg (zone editor)
+        self.bus = make_bus(settings.redis_url, spool_dir=settings.data_dir / "spool", prefix=settings.redis_prefix)
+        self.registry = ModelRegistry(settings.models_dir)
+        self.store = Store(settings.database_url)
+        self.metrics = Metrics(self.store)
+        self.app: FastAPI = create_app(
+            settings,
+            store=self.store,
+            metrics=self.metrics,
+            registry=self.registry,
+            bus=self.bus,
+            workers=self.workers,
+            frames=self.latest_frame,
+        )
         self.worker = CameraWorker(
             settings.config_dir,
             self.registry,
             [BusSink(self.bus)],
-            evidence=EvidenceOptions(media_root=settings.media_dir, key=load_key()),
+            evidence=EvidenceOptions(media_root=settings.media_dir, key=settings.signing_key),
             realtime_files=realtime_files,
             loop_files=realtime_files,
             on_inference=self.metrics.observe_inference,
@@ -60,6 +71,19 @@ class EmbeddedService:
         self._pump_stop = threading.Event()
         self._pump = threading.Thread(target=self._pump_metrics, name="metrics-pump", daemon=True)
         self._seen: dict[str, tuple[int, int]] = {}
+
+    def serve(self, on_stopping: Callable[[], None] | None = None) -> None:
+        """Start the cameras and serve HTTP on `settings.host:port` until Ctrl-C or SIGTERM.
+
+        The first signal calls `on_stopping`, stops the cameras and drains the bus, then the server exits; a second
+        signal exits at once.
+        """
+        config = uvicorn.Config(
+            self.app, host=self.settings.host, port=self.settings.port, log_level="warning", timeout_graceful_shutdown=5
+        )
+        server = _Server(config, self, on_stopping)
+        self.start()
+        server.run()
 
     def start(self) -> None:
         self.worker.start()
@@ -108,7 +132,7 @@ class EmbeddedService:
         cfg = RetentionConfig(
             max_age_days=self.settings.retention_max_age_days, max_total_bytes=self.settings.retention_max_bytes
         )
-        with self.app.state.ctx.store.read() as session:
+        with self.store.read() as session:
             rows = session.execute(
                 select(Incident.id).where(or_(Incident.status == IncidentStatus.open, Incident.keep.is_(True)))
             )
@@ -137,3 +161,29 @@ class EmbeddedService:
                 for _ in range(max(0, s.reconnects - reconnects)):
                     self.metrics.camera_reconnected(s.camera_id)
                 self._seen[s.camera_id] = (max(s.dropped, dropped), max(s.reconnects, reconnects))
+
+
+class _Server(uvicorn.Server):
+    """Uvicorn server whose first Ctrl-C stops the cameras and drains the bus before the HTTP server exits."""
+
+    def __init__(
+        self, config: uvicorn.Config, service: EmbeddedService, on_stopping: Callable[[], None] | None
+    ) -> None:
+        super().__init__(config)
+        self.service = service
+        self.on_stopping = on_stopping
+        self._stopping = False
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        if self._stopping:  # a second Ctrl-C: exit now
+            super().handle_exit(sig, frame)
+            return
+        self._stopping = True
+        if self.on_stopping is not None:
+            self.on_stopping()
+
+        def stop() -> None:
+            self.service.stop_cameras()
+            self.should_exit = True
+
+        threading.Thread(target=stop, name="shutdown", daemon=True).start()

@@ -1,29 +1,28 @@
-"""Service settings: environment variables prefixed `SAFEWATCH_` (pydantic-settings), overridable from CLI flags."""
+"""Service settings: environment variables prefixed `SAFEWATCH_` (pydantic-settings), overridable from CLI flags.
+
+`Settings` extends the camera side's `RuntimeSettings` (data, models, media, Redis, evidence key, batching) with what
+the HTTP service needs; a composition root reads it once and passes it down.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from pydantic import Field, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from pipelines.worker.settings import RuntimeSettings
 
 
-class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="SAFEWATCH_", extra="forbid", validate_assignment=False)
+class Settings(RuntimeSettings):
+    """`RuntimeSettings` plus the store, the HTTP server, retention, uploads, webhooks and SSE (same env prefix)."""
 
-    data_dir: Path = Field(default=Path("data"), description="Store and media live here")
     database_url: str = Field(
         default="",
         description="SQLAlchemy URL; empty = SQLite file `<data_dir>/safewatch.db`. PostgreSQL: postgresql+psycopg://…",
     )
-    redis_url: str | None = Field(default=None, description="Redis URL for the distributed bus; unset = in-process bus")
     config_dir: Path = Field(default=Path("camera_configs"), description="Camera configuration YAML directory")
-    models_dir: Path = Field(
-        default=Path("models"), description="Model cards (*.yaml) and built ONNX files (POST /v1/detect, PUT checks)"
-    )
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=0, le=65535)
-    media_root: Path | None = Field(default=None, description="Snapshots and clips; default `<data_dir>/media`")
     public_base_url: str | None = Field(
         default=None, description="Base URL for links in webhooks (snapshot/clip); default http://<host>:<port>"
     )
@@ -33,11 +32,6 @@ class Settings(BaseSettings):
         le=256,
         description="Threads that run blocking endpoint work (database I/O); more only fight over the GIL — 4 "
         "measured +41% list throughput vs Starlette's default 40 on SQLite",
-    )
-    batching: bool = Field(
-        default=False,
-        description="Cross-camera batched inference (one session.run for several cameras' frames). Worth it on a "
-        "GPU; on CPU ONNX Runtime already spreads one frame over all cores and batching measured slower",
     )
     retention_max_age_days: float | None = Field(
         default=30.0, gt=0, description="Evidence older than this is deleted (open and kept incidents never are)"
@@ -68,18 +62,10 @@ class Settings(BaseSettings):
     def _derive_paths(self) -> Settings:
         if not self.database_url:
             self.database_url = f"sqlite:///{(self.data_dir / 'safewatch.db').as_posix()}"
-        if self.media_root is None:
-            self.media_root = self.data_dir / "media"
         if self.public_base_url is None:
             self.public_base_url = f"http://{self.host}:{self.port}"
         self.public_base_url = self.public_base_url.rstrip("/")
         return self
-
-    @property
-    def media_dir(self) -> Path:
-        """`media_root`, resolved (never None after validation)."""
-        assert self.media_root is not None
-        return self.media_root
 
     @property
     def base_url(self) -> str:

@@ -36,7 +36,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         return 130
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = subparsers.add_parser("bench", help="run benchmarks (bench/bench_<NAME>.py) and assemble bench/RESULTS.md")
     p.add_argument("names", nargs="*", metavar="NAME", help="benchmarks to run (default: all; see --list)")
     p.add_argument("--list", action="store_true", help="list the benchmarks and exit")

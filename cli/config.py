@@ -9,14 +9,16 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import pathlib
 import sys
-from typing import Any
 
+from api.settings import Settings
+from cli.common import read_settings
 from pipelines.config.camera import CameraConfig, ConfigError, load_camera_configs
 from vision.redact import redact_url
 
 
-def register(subparsers: Any) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser("config", help="validate camera configs; print their JSON Schema")
     actions = parser.add_subparsers(dest="config_command", metavar="ACTION", required=True)
 
@@ -24,7 +26,8 @@ def register(subparsers: Any) -> None:
     validate.add_argument(
         "path",
         nargs="?",
-        default=os.environ.get("SAFEWATCH_CONFIG_DIR", "camera_configs"),
+        type=pathlib.Path,
+        default=None,
         help="directory of *.yaml or one file (default: $SAFEWATCH_CONFIG_DIR or camera_configs)",
     )
     validate.add_argument(
@@ -37,8 +40,9 @@ def register(subparsers: Any) -> None:
 
 
 def _validate(args: argparse.Namespace) -> int:
+    path = args.path or read_settings(Settings, args).config_dir
     try:
-        configs = load_camera_configs(args.path, check_files=not args.no_file_check)
+        configs = load_camera_configs(path, check_files=not args.no_file_check)
     except ConfigError as exc:
         for problem in exc.problems:
             print(problem)

@@ -11,14 +11,11 @@ import argparse
 import json
 import pathlib
 import sys
-import zlib
 from typing import Any
 
 import cv2
-import numpy as np
-import numpy.typing as npt
 
-from cli.models import models_dir
+from cli.common import add_models_dir_flag, models_dir
 from pipelines.camera.assemble import PipelineConfigError, resolve_models
 from pipelines.camera.single_frame import detections_json, evaluate_single_frame, violations_json
 from pipelines.config.camera import CameraConfig, ConfigError, load_camera_config
@@ -26,22 +23,10 @@ from vision.detect.detector import Detector, DetectorOptions
 from vision.detect.errors import DetectError, ImageError
 from vision.detect.images import load_image
 from vision.detect.registry import ModelRegistry
+from vision.media.annotate import draw_detections
 from vision.types import Detections
 
 Entry = dict[str, Any]
-
-
-def annotate(image: npt.NDArray[np.uint8], det: Detections) -> npt.NDArray[np.uint8]:
-    """A BGR copy of the RGB `image` with boxes and `label conf` captions drawn."""
-    out = cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
-    for i in range(len(det)):
-        x1, y1, x2, y2 = (round(float(v)) for v in det.xyxy[i])
-        seed = zlib.crc32(str(det.label[i] or det.data["class_name"][i]).encode())
-        colour = tuple(int(c) for c in np.random.default_rng(seed).integers(64, 256, 3))
-        cv2.rectangle(out, (x1, y1), (x2, y2), colour, 2)
-        caption = f"{det.label[i] or det.data['class_name'][i]} {float(det.confidence[i]):.2f}"
-        cv2.putText(out, caption, (x1, max(12, y1 - 4)), cv2.FONT_HERSHEY_SIMPLEX, 0.5, colour, 1, cv2.LINE_AA)
-    return np.asarray(out, dtype=np.uint8)
 
 
 def _results(
@@ -67,7 +52,8 @@ def _results(
             entry["violations"] = violations_json(violations)
         if out_dir is not None:
             target = out_dir / f"{path.stem}.jpg"
-            if not cv2.imwrite(str(target), annotate(image, det)):
+            drawn = cv2.cvtColor(draw_detections(image, det), cv2.COLOR_RGB2BGR)
+            if not cv2.imwrite(str(target), drawn):
                 entry["error"] = f"{target}: cannot write annotated image"
         results.append(entry)
     return results
@@ -120,7 +106,7 @@ def _confidence(text: str) -> float:
     return value
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = subparsers.add_parser("detect", help="run a detector on images")
     p.add_argument("images", nargs="+", type=pathlib.Path, metavar="IMAGE")
     p.add_argument("--model", help="model name (default: the default model providing 'person')")
@@ -131,5 +117,5 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     p.add_argument(
         "--camera", type=pathlib.Path, metavar="FILE.yaml", help="apply this camera's zones and rules (violations)"
     )
-    p.add_argument("--models-dir", type=pathlib.Path, help="default: $SAFEWATCH_MODELS_DIR or ./models")
+    add_models_dir_flag(p)
     p.set_defaults(func=cmd_detect)

@@ -4,7 +4,7 @@
     safewatch eval MODEL --clip VIDEO [--frames 20] [--step K] [--reference MODEL|--no-reference] [--conf C] [--json]
 
 With `--annotations`, ground-truth categories are matched by name to the model card's labels (see
-vision/detect/evaluate.py); unmatched categories are listed. The default `--conf` there is 0.001, as COCO mAP is
+vision/detect/coco_eval.py); unmatched categories are listed. The default `--conf` there is 0.001, as COCO mAP is
 measured over the whole precision/recall curve. With `--clip`, the card's threshold applies unless `--conf` is given,
 and the reference model defaults to the registry's default person model (when MODEL is not that model).
 Bad input (unknown model, missing file, bad JSON, a listed image not found) exits 2 with a message naming it.
@@ -19,10 +19,11 @@ import pathlib
 import sys
 from typing import Any
 
-from cli.models import models_dir
+from cli.common import add_models_dir_flag, models_dir
+from vision.detect.coco_eval import CocoReport, evaluate_coco, load_coco
 from vision.detect.detector import Detector
 from vision.detect.errors import DetectError
-from vision.detect.evaluate import ClipReport, CocoReport, clip_frames, evaluate_clip, evaluate_coco, load_coco
+from vision.detect.evaluate import ClipReport, clip_frames, evaluate_clip
 from vision.detect.registry import ModelRegistry
 
 
@@ -142,10 +143,10 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = subparsers.add_parser("eval", help="evaluate a model: COCO metrics on labelled images, or a clip sanity check")
     p.add_argument("model", metavar="MODEL", help="model name in the models directory")
-    p.add_argument("--models-dir", type=pathlib.Path, help="default: $SAFEWATCH_MODELS_DIR or ./models")
+    add_models_dir_flag(p)
     p.add_argument("--conf", type=float, help="confidence threshold (0.001 with --annotations, else the card's)")
     p.add_argument("--json", action="store_true", help="machine-readable report")
     g = p.add_argument_group("labelled images (COCO detection format)")

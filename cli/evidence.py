@@ -7,10 +7,13 @@ one line per problem otherwise; exit 2 when DIR is not a directory or holds no m
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
-from vision.media.manifest import DEFAULT_KEY_ENV, find_manifests, load_key, verify_manifest
+from vision.media.manifest import find_manifests, verify_manifest
+
+KEY_ENV = "SAFEWATCH_EVIDENCE_KEY"  # what `RuntimeSettings.evidence_key` is read from: the key evidence is signed with
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -20,9 +23,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     verify.add_argument("dir", type=Path, metavar="DIR", help="media root or any directory below it")
     verify.add_argument(
         "--key-env",
-        default=DEFAULT_KEY_ENV,
+        default=KEY_ENV,
         metavar="VAR",
-        help=f"environment variable holding the HMAC key (default {DEFAULT_KEY_ENV}); unset = signatures not checked",
+        help=f"environment variable holding the HMAC key (default {KEY_ENV}); unset = signatures not checked",
     )
     verify.set_defaults(func=_verify)
 
@@ -36,7 +39,8 @@ def _verify(args: argparse.Namespace) -> int:
     if not manifests:
         print(f"safewatch evidence verify: {root}: no manifest.json found", file=sys.stderr)
         return 2
-    key = load_key(args.key_env)
+    value = os.environ.get(args.key_env, "")  # --key-env names any variable, so it is read here, not via Settings
+    key = value.encode("utf-8") if value else None
     problems = [p for m in manifests for p in verify_manifest(m, key)]
     for problem in problems:
         print(problem)

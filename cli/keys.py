@@ -7,13 +7,13 @@ import json
 import logging
 import sys
 
-from pydantic import ValidationError
 from sqlalchemy.exc import SQLAlchemyError
 
 from api.auth import Role
 from api.settings import Settings
 from api.store.db import Store
 from api.store.keys import create_key, delete_key, list_keys
+from cli.common import read_settings
 
 log = logging.getLogger(__name__)
 
@@ -33,21 +33,17 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     delete.set_defaults(func=_delete)
 
 
-def _store() -> Store | None:
+def _store(args: argparse.Namespace) -> Store | None:
+    settings = read_settings(Settings, args)
     try:
-        settings = Settings()
         return Store(settings.database_url)
-    except ValidationError as exc:
-        sys.stderr.write(
-            f"safewatch keys: bad SAFEWATCH_* setting: {exc.errors()[0]['loc']}: {exc.errors()[0]['msg']}\n"
-        )
     except (SQLAlchemyError, OSError) as exc:
         sys.stderr.write(f"safewatch keys: cannot open the store: {type(exc).__name__}: {exc}\n".splitlines()[0] + "\n")
     return None
 
 
 def _create(args: argparse.Namespace) -> int:
-    store = _store()
+    store = _store(args)
     if store is None:
         return 2
     with store.session() as session:
@@ -62,8 +58,8 @@ def _create(args: argparse.Namespace) -> int:
     return 0
 
 
-def _list(_args: argparse.Namespace) -> int:
-    store = _store()
+def _list(args: argparse.Namespace) -> int:
+    store = _store(args)
     if store is None:
         return 2
     with store.read() as session:
@@ -74,7 +70,7 @@ def _list(_args: argparse.Namespace) -> int:
 
 
 def _delete(args: argparse.Namespace) -> int:
-    store = _store()
+    store = _store(args)
     if store is None:
         return 2
     with store.session() as session:

@@ -1,34 +1,47 @@
 """`safewatch` console script.
 
-Each sub-command group lives in its own module in this package and exposes
-`register(subparsers: argparse._SubParsersAction) -> None`; each parser sets `func=handler(args) -> int`.
-Modules are discovered, so adding a command never touches this file.
+Each command group is a module in this package with `register(subparsers)`; each parser it adds sets
+`func=handler(args) -> int`. `COMMANDS` lists them (a new command is a module plus its line here). A command parses
+its flags and calls the layer that does the work; nothing outside this package imports from it.
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib
 import logging
-import pkgutil
 import sys
+from collections.abc import Callable
 
-import cli as cli_pkg
+from cli import api, bench, config, detect, eval, evidence, keys, models, probe, replay, run, worker
+from cli.common import BadSetting
 
 log = logging.getLogger(__name__)
+
+Register = Callable[["argparse._SubParsersAction[argparse.ArgumentParser]"], None]
+
+#: Every command, in the order `safewatch --help` lists them.
+COMMANDS: tuple[Register, ...] = (
+    api.register,
+    bench.register,
+    config.register,
+    detect.register,
+    eval.register,
+    evidence.register,
+    keys.register,
+    models.register,
+    probe.register,
+    replay.register,
+    run.register,
+    worker.register,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="safewatch", description="AI video safety monitoring")
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging (-vv for debug)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for info in sorted(pkgutil.iter_modules(cli_pkg.__path__), key=lambda m: m.name):
-        if info.name in {"main"} or info.name.startswith("_"):
-            continue
-        module = importlib.import_module(f"cli.{info.name}")
-        register = getattr(module, "register", None)
-        if register is not None:
-            register(sub)
+    for register in COMMANDS:
+        register(sub)
     return parser
 
 
@@ -43,6 +56,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         return int(func(args) or 0)
+    except BadSetting as exc:
+        print(f"safewatch {args.command}: {exc}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         return 130
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import pathlib
 import sys
 from typing import Any
@@ -13,6 +12,7 @@ from typing import Any
 import numpy as np
 import yaml
 
+from cli.common import add_models_dir_flag, models_dir
 from vision.detect.build import BuildResult, build_model
 from vision.detect.card import ModelCard
 from vision.detect.errors import DetectError, ModelError
@@ -20,14 +20,8 @@ from vision.detect.images import sample_frames
 from vision.detect.registry import ModelRegistry
 
 log = logging.getLogger(__name__)
-REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
+REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]  # model recipes and the sample clip (a source checkout)
 SAMPLE_CLIP = REPO_ROOT / "sample_media" / "vtest.mp4"
-
-
-def models_dir(args: argparse.Namespace) -> pathlib.Path:
-    """--models-dir, else $SAFEWATCH_MODELS_DIR, else models/ at the repository root."""
-    explicit = getattr(args, "models_dir", None)
-    return pathlib.Path(explicit or os.environ.get("SAFEWATCH_MODELS_DIR") or REPO_ROOT / "models")
 
 
 def _err(message: str) -> None:
@@ -166,9 +160,9 @@ def cmd_quantize(args: argparse.Namespace) -> int:
     return 0
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser("models", help="model cards: list, validate, build, import, quantize")
-    parser.add_argument("--models-dir", type=pathlib.Path, help="default: $SAFEWATCH_MODELS_DIR or ./models")
+    add_models_dir_flag(parser)
     sub = parser.add_subparsers(dest="models_command", metavar="ACTION", required=True)
     p = sub.add_parser("list", help="cards, labels provided, built?, sha256 ok?")
     p.add_argument("--json", action="store_true")

@@ -1,7 +1,8 @@
 """`safewatch replay SOURCE --camera FILE.yaml [--out DIR] [--realtime]`: one camera's pipeline over a file or URL.
 
 Writes DIR/incidents.jsonl (one IncidentEvent per line; `offset_s` in media time, so a replay is reproducible) and
-the evidence (DIR/media/…), shows progress on a TTY and prints a summary table at the end.
+the evidence (DIR/media/…) through `pipelines.worker.replay.replay`; this command shows progress on a TTY and prints
+a summary table at the end.
 """
 
 from __future__ import annotations
@@ -9,35 +10,30 @@ from __future__ import annotations
 import argparse
 import pathlib
 import sys
-import threading
 import time
-from datetime import UTC, datetime
-from typing import Any
 
 import av
 
-from cli.models import models_dir
-from pipelines.camera.assemble import EvidenceOptions, PipelineConfigError, build_runtime
-from pipelines.camera.sinks import CountingSink, JsonlSink
+from cli.common import add_models_dir_flag, read_settings
+from pipelines.camera.assemble import PipelineConfigError
 from pipelines.config.camera import ConfigError, load_camera_config
-from vision.detect.detector import DetectorOptions
+from pipelines.worker.replay import ReplayEnd, ReplayReport, replay
+from pipelines.worker.settings import RuntimeSettings
 from vision.detect.errors import ModelError
 from vision.detect.registry import ModelRegistry
-from vision.media.clip_writer import ClipWriter
-from vision.media.manifest import load_key
-from vision.redact import redact_url
-from vision.sources import SourceError
 from vision.types import Frame
 
+EXIT = {ReplayEnd.done: 0, ReplayEnd.source_failed: 1, ReplayEnd.interrupted: 130}
 
-def register(sub: Any) -> None:
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("replay", help="run one camera's pipeline over a file or URL and write incidents.jsonl")
     p.add_argument("source", help="video file or rtsp:// / http(s):// URL (replaces the camera's detect stream)")
     p.add_argument("--camera", required=True, type=pathlib.Path, help="camera config YAML (zones, rules)")
     p.add_argument("--out", type=pathlib.Path, default=pathlib.Path("out"), help="output directory (default: out)")
     p.add_argument("--realtime", action="store_true", help="pace a file at its own speed, like a camera")
     p.add_argument("--no-evidence", action="store_true", help="skip snapshots, clips and manifests")
-    p.add_argument("--models-dir", type=pathlib.Path, default=None, help="model cards dir (default: models/)")
+    add_models_dir_flag(p)
     p.add_argument("--threads", type=int, default=0, help="onnxruntime intra-op threads (0 = default)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
@@ -54,65 +50,24 @@ def run(args: argparse.Namespace) -> int:
     if "://" not in source and not pathlib.Path(source).is_file():
         print(f"safewatch replay: {source}: no such file", file=sys.stderr)
         return 2
-    registry = ModelRegistry(models_dir(args))
-    args.out.mkdir(parents=True, exist_ok=True)
-    jsonl = args.out / "incidents.jsonl"
-    jsonl.unlink(missing_ok=True)
-    counter = CountingSink()
-    writer = None if args.no_evidence else ClipWriter()
-    evidence = None if args.no_evidence else EvidenceOptions(media_root=args.out / "media", key=load_key())
-    # Event times in a replay: the replay's start plus media time, so started_at/ended_at keep the clip's real
-    # durations (decode runs faster than real time); offset_s is the reproducible media time.
-    origin = time.time()
-
-    def clock(frame: Frame) -> datetime:
-        return datetime.fromtimestamp(origin + frame.pts, tz=UTC)
-
-    opts = DetectorOptions.model_validate({"session": {"intra_op_threads": args.threads}}) if args.threads else None
-    with JsonlSink(jsonl) as sink:
-        try:
-            runtime = build_runtime(
-                camera,
-                registry,
-                sinks=[sink, counter],
-                source=source,
-                realtime=args.realtime,
-                evidence=evidence,
-                clip_writer=writer,
-                detector_options=opts,
-                clock=clock,
-            )
-        except (PipelineConfigError, ModelError) as exc:
-            print(f"safewatch replay: {args.camera}: {exc}", file=sys.stderr)
-            return 2
-        code = _drive(runtime, args, source)
-        if writer is not None:
-            writer.close()
-    _summary(runtime.pipeline.stats, counter, jsonl, code)
-    return code
-
-
-def _drive(runtime: Any, args: argparse.Namespace, source: str) -> int:
-    progress = _Progress(enabled=sys.stderr.isatty() and not args.quiet)
-    stop = threading.Event()
+    settings = read_settings(RuntimeSettings, args)
+    progress = _Progress(enabled=sys.stderr.isatty() and not args.quiet, total=_duration(source))
     try:
-        runtime.source.open()
-        if runtime.record is not None:
-            runtime.record.open()
-        progress.total = _duration(source)
-        runtime.pipeline.run(runtime.source, stop, on_frame=progress.update)
-    except SourceError as exc:
-        progress.done()
-        print(f"safewatch replay: {redact_url(str(exc))}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        stop.set()
-        runtime.pipeline.finish()
-        return 130
+        report = replay(
+            camera, ModelRegistry(settings.models_dir), source, args.out, realtime=args.realtime,
+            evidence=not args.no_evidence, evidence_key=settings.signing_key, threads=args.threads,
+            on_frame=progress.update,
+        )  # fmt: skip
+    except (PipelineConfigError, ModelError) as exc:
+        print(f"safewatch replay: {args.camera}: {exc}", file=sys.stderr)
+        return 2
     finally:
-        runtime.close()
         progress.done()
-    return 0
+    if report.error is not None:
+        print(f"safewatch replay: {report.error}", file=sys.stderr)
+    code = EXIT[report.end]
+    _summary(report, code)
+    return code
 
 
 def _duration(source: str) -> float | None:
@@ -126,9 +81,9 @@ def _duration(source: str) -> float | None:
 
 
 class _Progress:
-    def __init__(self, enabled: bool) -> None:
+    def __init__(self, enabled: bool, total: float | None) -> None:
         self.enabled = enabled
-        self.total: float | None = None
+        self.total = total
         self._last = 0.0
         self._t0 = time.monotonic()
 
@@ -151,15 +106,16 @@ class _Progress:
             sys.stderr.write("\n")
 
 
-def _summary(stats: Any, counter: CountingSink, jsonl: pathlib.Path, code: int) -> None:
+def _summary(report: ReplayReport, code: int) -> None:
+    stats = report.stats
     elapsed = time.monotonic() - stats.started
     fps = stats.frames / elapsed if elapsed > 0 else 0.0
     print(f"{'rule':<16} {'incidents':>9}")
-    for rule, n in sorted(counter.opened_by_rule.items()):
+    for rule, n in sorted(report.opened_by_rule.items()):
         print(f"{rule:<16} {n:>9}")
-    print(f"{'total':<16} {sum(counter.opened_by_rule.values()):>9}")
+    print(f"{'total':<16} {sum(report.opened_by_rule.values()):>9}")
     print(
         f"frames analysed {stats.frames}, inferences {stats.inferences}, gated {stats.gated}, "
         f"media {stats.last_pts:.1f}s in {elapsed:.1f}s ({fps:.1f} analysed fps)"
     )
-    print(f"events: {jsonl} ({sum(counter.by_type.values())} lines)" + ("" if code == 0 else " — source failed"))
+    print(f"events: {report.jsonl} ({report.events} lines)" + ("" if code == 0 else " — source failed"))

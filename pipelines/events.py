@@ -1,6 +1,6 @@
 """`IncidentEvent`: the only type that crosses process boundaries (bus, store, SSE, webhooks, incidents.jsonl).
 
-Field names are a user-facing contract (shared/ARCHITECTURE.md): extend, never rename.
+Field names are a user-facing contract (docs/ARCHITECTURE.md): extend, never rename.
 `id` is the incident's stable, globally unique id; `(id, seq)` identifies one event, so every consumer can
 de-duplicate at-least-once deliveries.
 """

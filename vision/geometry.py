@@ -3,10 +3,12 @@
 A `Zone` is frame-size independent (it is what a camera config describes); `Zone.at(width, height)` gives the
 `PolygonZone` for one frame size, with the pixel polygon and a rasterised mask computed once and cached.
 
-Membership of a detection is decided by its anchor: `bottom_center` (default: the feet / wheels on the ground),
-`center`, or `box_overlap` (the fraction of the box area inside the polygon is at least `min_overlap`; the box area
+Membership of a detection is decided by its `Anchor`: `bottom_center` (default: the feet / wheels on the ground),
+`center`, or `overlap` (the fraction of the box area inside the polygon is at least `min_overlap`; the box area
 outside the frame counts as outside). Points on an edge or a vertex are inside. A zone may also filter by label and
-by minimum box height (a fraction of the frame height, to ignore far-away or spurious tiny boxes).
+by minimum box height (`min_size`, a fraction of the frame height, to ignore far-away or spurious tiny boxes).
+The names are those of the camera config (`pipelines.config.camera.Zone`), which builds its `Zone` from them, and
+`validate_polygon` is the polygon check of both.
 
 `DirectedLine` gives the side of a point relative to a directed segment and the direction in which a movement
 crosses it. Its sign is invariant under the per-axis scaling from normalised to pixel coordinates, so a line in
@@ -17,29 +19,35 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Sequence
-from typing import Literal, get_args
+from enum import StrEnum
 
 import cv2
 import numpy as np
 import numpy.typing as npt
 
-from vision.types import Detections
+from vision.types import BoolArray, Detections, Float64Array
 
 logger = logging.getLogger(__name__)
 
-F64 = npt.NDArray[np.float64]
-BoolArray = npt.NDArray[np.bool_]
-Anchor = Literal["bottom_center", "center", "box_overlap"]
-ANCHORS: tuple[str, ...] = get_args(Anchor)
 _EPS = 1e-9
+#: Smallest polygon area accepted, as a fraction of the frame (1e-6 is about 2 pixels of a 1080p frame).
+MIN_AREA = 1e-6
 _CACHE_SIZES = 8
+
+
+class Anchor(StrEnum):
+    """How a detection box is tested against a zone. The values are the names written in camera YAML (`anchor:`)."""
+
+    BOTTOM_CENTER = "bottom_center"  # the box's bottom centre (feet, wheels on the ground)
+    CENTER = "center"  # the box's centre
+    OVERLAP = "overlap"  # the fraction of the box area inside the zone, at least `min_overlap`
 
 
 class GeometryError(ValueError):
     """Invalid geometry (polygon, line, mask or zone option), with a message that says what is wrong."""
 
 
-def _as_points(points: Iterable[Sequence[float]] | npt.ArrayLike, what: str) -> F64:
+def _as_points(points: Iterable[Sequence[float]] | npt.ArrayLike, what: str) -> Float64Array:
     try:
         arr = np.asarray(points, dtype=np.float64)
     except (TypeError, ValueError) as exc:
@@ -51,20 +59,21 @@ def _as_points(points: Iterable[Sequence[float]] | npt.ArrayLike, what: str) -> 
     return arr
 
 
-def _orient(a: F64, b: F64, p: F64) -> F64:
+def _orient(a: Float64Array, b: Float64Array, p: Float64Array) -> Float64Array:
     """Twice the signed area of (a, b, p) for arrays of points; > 0 when p is right of a→b on screen (y down)."""
-    out: F64 = (b[..., 0] - a[..., 0]) * (p[..., 1] - a[..., 1]) - (b[..., 1] - a[..., 1]) * (p[..., 0] - a[..., 0])
+    ab, ap = b - a, p - a
+    out: Float64Array = ab[..., 0] * ap[..., 1] - ab[..., 1] * ap[..., 0]
     return out
 
 
-def _segments_cross(a: F64, b: F64, c: F64, d: F64) -> bool:
-    """Whether closed segments ab and cd intersect (touching counts)."""
+def _segments_cross(a: Float64Array, b: Float64Array, c: Float64Array, d: Float64Array) -> bool:
+    """Whether closed segments ab and cd share a point (crossing, touching or overlapping)."""
     o1, o2 = float(_orient(a, b, c)), float(_orient(a, b, d))
     o3, o4 = float(_orient(c, d, a)), float(_orient(c, d, b))
     if o1 * o2 < 0 and o3 * o4 < 0:
         return True
 
-    def on(p: F64, q: F64, r: F64, o: float) -> bool:
+    def on(p: Float64Array, q: Float64Array, r: Float64Array, o: float) -> bool:
         return (
             abs(o) <= _EPS
             and min(p[0], q[0]) - _EPS <= r[0] <= max(p[0], q[0]) + _EPS
@@ -74,39 +83,64 @@ def _segments_cross(a: F64, b: F64, c: F64, d: F64) -> bool:
     return on(a, b, c, o1) or on(a, b, d, o2) or on(c, d, a, o3) or on(c, d, b, o4)
 
 
-def validate_polygon(points: Iterable[Sequence[float]] | npt.ArrayLike, name: str = "polygon") -> F64:
-    """Check a normalised polygon and return it as (N, 2) float64.
+def validate_polygon(points: Iterable[Sequence[float]] | npt.ArrayLike, name: str = "polygon") -> Float64Array:
+    """Check a normalised polygon and return it as (N, 2) float64. The one polygon validator of the project.
 
-    Rules: at least 3 points, all within [0, 1], no repeated consecutive points, non-zero area, no self-intersection.
+    The camera config schema (and so the HTTP API, which stores configs through it) and `Zone` all call it, so a
+    polygon is accepted or refused with the same message everywhere. Rules, in the order checked: [x, y] pairs of
+    finite numbers, at least 3 points, all within [0, 1], no zero-length edge (the polygon closes implicitly, so
+    the first point is not repeated at the end), no two consecutive edges folding back over each other, no two other
+    edges meeting (self-intersection, touching included), area at least `MIN_AREA`. Messages start with `name` and
+    name the offending points or edges.
     """
     poly = _as_points(points, name)
-    if len(poly) >= 2 and np.allclose(poly[0], poly[-1]):
-        poly = poly[:-1]  # an explicitly closed ring
-    if len(poly) < 3:
-        raise GeometryError(f"{name} needs at least 3 distinct points, got {len(poly)}")
-    if (poly < 0).any() or (poly > 1).any():
-        raise GeometryError(f"{name} coordinates must be normalised to [0, 1], got {poly.min():.3g}..{poly.max():.3g}")
-    if (np.abs(np.diff(poly, axis=0, append=poly[:1])).sum(axis=1) <= _EPS).any():
-        raise GeometryError(f"{name} has repeated consecutive points")
-    if abs(polygon_area(poly)) <= 1e-9:
-        raise GeometryError(f"{name} has zero area (all points on one line)")
     n = len(poly)
-    for i in range(n):
-        for j in range(i + 1, n):
-            if j == i + 1 or (i == 0 and j == n - 1):
-                continue  # neighbouring edges share a vertex
-            if _segments_cross(poly[i], poly[(i + 1) % n], poly[j], poly[(j + 1) % n]):
-                raise GeometryError(f"{name} intersects itself (edges {i} and {j})")
+    if n < 3:
+        raise GeometryError(f"{name} needs at least 3 points, got {n}")
+    outside = np.flatnonzero(((poly < 0) | (poly > 1)).any(axis=1))
+    if outside.size:
+        i = int(outside[0])
+        raise GeometryError(f"{name} point {i} {poly[i].tolist()} is outside the normalised range [0, 1]")
+    problem = _edge_problem(poly)
+    if problem:
+        raise GeometryError(f"{name} {problem}")
+    area = abs(polygon_area(poly))
+    if area < MIN_AREA:
+        raise GeometryError(f"{name} has (near) zero area: {area:.2g} of the frame, less than {MIN_AREA:g}")
     return poly
 
 
-def polygon_area(polygon: F64) -> float:
+def _edge_problem(poly: Float64Array) -> str | None:
+    """What is wrong with the edges of an (N >= 3, 2) polygon (zero length, fold-back, self-intersection), or None."""
+    n = len(poly)
+    nxt = np.roll(poly, -1, axis=0)
+    same = np.flatnonzero((np.abs(nxt - poly) <= _EPS).all(axis=1))
+    if same.size:
+        i = int(same[0])
+        hint = "the polygon closes implicitly; do not repeat the first point" if i == n - 1 else "a zero-length edge"
+        return f"points {i} and {(i + 1) % n} are identical ({hint})"
+    prev = np.roll(poly, 1, axis=0)
+    backwards = ((prev - poly) * (nxt - poly)).sum(axis=1) > 0  # the two edges at a point leave it the same way
+    folds = np.flatnonzero((np.abs(_orient(prev, poly, nxt)) <= _EPS) & backwards)
+    if folds.size:
+        i = int(folds[0])
+        return f"edges {(i - 1) % n}-{i} and {i}-{(i + 1) % n} fold back over each other at point {i}"
+    for i in range(n):
+        for j in range(i + 2, n):
+            if i == 0 and j == n - 1:
+                continue  # adjacent through the closing edge
+            if _segments_cross(poly[i], nxt[i], poly[j], nxt[j]):
+                return f"is self-intersecting: edge {i}-{(i + 1) % n} meets edge {j}-{(j + 1) % n}"
+    return None
+
+
+def polygon_area(polygon: Float64Array) -> float:
     """Signed area (shoelace) of an (N, 2) polygon."""
     x, y = polygon[:, 0], polygon[:, 1]
     return 0.5 * float(np.dot(x, np.roll(y, -1)) - np.dot(y, np.roll(x, -1)))
 
 
-def points_in_polygon(points: npt.ArrayLike, polygon: F64, eps: float = 1e-6) -> BoolArray:
+def points_in_polygon(points: npt.ArrayLike, polygon: Float64Array, eps: float = 1e-6) -> BoolArray:
     """Vectorised point-in-polygon, (N, 2) points against an (M, 2) polygon; points on an edge/vertex are inside."""
     pts = np.asarray(points, dtype=np.float64).reshape(-1, 2)
     if len(pts) == 0:
@@ -127,15 +161,16 @@ def points_in_polygon(points: npt.ArrayLike, polygon: F64, eps: float = 1e-6) ->
     return inside | on_edge
 
 
-def point_in_polygon(x: float, y: float, polygon: F64) -> bool:
+def point_in_polygon(x: float, y: float, polygon: Float64Array) -> bool:
     """Single-point version of `points_in_polygon` (same coordinates as the polygon)."""
     return bool(points_in_polygon(np.array([[x, y]]), polygon)[0])
 
 
-def normalise_points(points_px: npt.ArrayLike, width: int, height: int) -> F64:
+def normalise_points(points_px: npt.ArrayLike, width: int, height: int) -> Float64Array:
     """(N, 2) pixel points → normalised [0, 1] coordinates of a width x height frame."""
     _check_size(width, height)
-    out: F64 = np.asarray(points_px, dtype=np.float64).reshape(-1, 2) / np.array([width, height], dtype=np.float64)
+    pts = np.asarray(points_px, dtype=np.float64).reshape(-1, 2)
+    out: Float64Array = pts / np.array([width, height], dtype=np.float64)
     return out
 
 
@@ -144,7 +179,7 @@ def _check_size(width: int, height: int) -> None:
         raise GeometryError(f"frame size must be positive, got {width}x{height}")
 
 
-def rasterise(polygon: F64, width: int, height: int) -> BoolArray:
+def rasterise(polygon: Float64Array, width: int, height: int) -> BoolArray:
     """Boolean (height, width) mask of the pixels whose centres lie inside a normalised polygon (cv2, subpixel)."""
     _check_size(width, height)
     shift = 4
@@ -160,10 +195,10 @@ def rasterise(polygon: F64, width: int, height: int) -> BoolArray:
 class Zone:
     """A polygon zone in normalised coordinates with its membership options; frame-size independent.
 
-    - `anchor`: bottom_center | center | box_overlap (see module docstring)
+    - `anchor`: bottom_center | center | overlap (see `Anchor`)
     - `labels`: only detections with one of these semantic labels can be inside (None = any label)
-    - `min_height`: minimum box height as a fraction of the frame height (0 = no minimum)
-    - `min_overlap`: for `box_overlap`, the minimum fraction of the box area inside the polygon
+    - `min_size`: minimum box height as a fraction of the frame height, in (0, 1] (None = no minimum)
+    - `min_overlap`: for `overlap`, the minimum fraction of the box area inside the polygon, in (0, 1]
     """
 
     def __init__(
@@ -171,24 +206,26 @@ class Zone:
         polygon: Iterable[Sequence[float]] | npt.ArrayLike,
         *,
         name: str = "zone",
-        anchor: Anchor = "bottom_center",
+        anchor: Anchor = Anchor.BOTTOM_CENTER,
         labels: Iterable[str] | None = None,
-        min_height: float = 0.0,
+        min_size: float | None = None,
         min_overlap: float = 0.5,
     ) -> None:
         self.name = name
         self.polygon = validate_polygon(polygon, f"zone {name!r} polygon")
-        if anchor not in ANCHORS:
-            raise GeometryError(f"zone {name!r}: unknown anchor {anchor!r} (one of {', '.join(ANCHORS)})")
-        if not 0.0 <= min_height < 1.0:
-            raise GeometryError(f"zone {name!r}: min_height must be in [0, 1), got {min_height}")
+        try:
+            self.anchor = Anchor(anchor)
+        except ValueError:
+            known = ", ".join(Anchor)
+            raise GeometryError(f"zone {name!r}: unknown anchor {anchor!r} (one of {known})") from None
+        if min_size is not None and not 0.0 < min_size <= 1.0:
+            raise GeometryError(f"zone {name!r}: min_size must be in (0, 1], got {min_size}")
         if not 0.0 < min_overlap <= 1.0:
             raise GeometryError(f"zone {name!r}: min_overlap must be in (0, 1], got {min_overlap}")
-        self.anchor: Anchor = anchor
         self.labels: tuple[str, ...] | None = None if labels is None else tuple(labels)
         if self.labels is not None and not self.labels:
             raise GeometryError(f"zone {name!r}: labels is empty (use None for any label)")
-        self.min_height = float(min_height)
+        self.min_size = None if min_size is None else float(min_size)
         self.min_overlap = float(min_overlap)
         self._sized: dict[tuple[int, int], PolygonZone] = {}
         self._rasters: dict[tuple[int, int], BoolArray] = {}
@@ -226,7 +263,7 @@ class Zone:
             mask.flags.writeable = False
         return mask
 
-    def occupancy(self, mask: npt.NDArray[np.bool_]) -> float:
+    def occupancy(self, mask: BoolArray) -> float:
         """Fraction of the zone covered by the True pixels of `mask` (any resolution, e.g. a static-scene mask)."""
         if mask.ndim != 2 or mask.dtype != np.bool_:
             raise GeometryError(f"occupancy needs a 2-D boolean mask, got shape {mask.shape} dtype {mask.dtype}")
@@ -241,7 +278,7 @@ class PolygonZone:
         _check_size(width, height)
         self.zone = zone
         self.width, self.height = int(width), int(height)
-        self.polygon_px: F64 = zone.polygon * np.array([self.width, self.height], dtype=np.float64)
+        self.polygon_px: Float64Array = zone.polygon * np.array([self.width, self.height], dtype=np.float64)
         self._integral: npt.NDArray[np.int64] | None = None
 
     @property
@@ -252,7 +289,7 @@ class PolygonZone:
         """(N, 2) pixel points → inside mask (edges and vertices inside, to a tolerance of 1e-6 px)."""
         return points_in_polygon(points_px, self.polygon_px)
 
-    def overlap_fraction(self, xyxy: npt.ArrayLike) -> F64:
+    def overlap_fraction(self, xyxy: npt.ArrayLike) -> Float64Array:
         """Fraction of each (N, 4) pixel box whose pixel centres fall inside the zone (outside the frame = outside)."""
         boxes = np.asarray(xyxy, dtype=np.float64).reshape(-1, 4)
         if self._integral is None:
@@ -266,7 +303,7 @@ class PolygonZone:
         c = np.clip(cols, 0, self.width)
         r = np.clip(rows, 0, self.height)
         inside = ii[r[:, 1], c[:, 1]] - ii[r[:, 0], c[:, 1]] - ii[r[:, 1], c[:, 0]] + ii[r[:, 0], c[:, 0]]
-        frac: F64 = np.where(total > 0, inside / np.maximum(total, 1), 0.0)
+        frac: Float64Array = np.where(total > 0, inside / np.maximum(total, 1), 0.0)
         tiny = total == 0  # smaller than a pixel: decide by its centre
         if tiny.any():
             centres = (boxes[tiny, :2] + boxes[tiny, 2:]) / 2
@@ -279,12 +316,12 @@ class PolygonZone:
         keep = np.ones(len(detections), dtype=np.bool_)
         if z.labels is not None:
             keep &= detections.has_label(*z.labels)
-        if z.min_height > 0:
-            keep &= (detections.xyxy[:, 3] - detections.xyxy[:, 1]) >= z.min_height * self.height
+        if z.min_size is not None:
+            keep &= (detections.xyxy[:, 3] - detections.xyxy[:, 1]) >= z.min_size * self.height
         if not keep.any():
             return keep
         idx = np.flatnonzero(keep)
-        if z.anchor == "box_overlap":
+        if z.anchor is Anchor.OVERLAP:
             inside = self.overlap_fraction(detections.xyxy[idx]) >= z.min_overlap - 1e-9
         else:
             inside = self.contains_points(detections[idx].anchors(z.anchor))

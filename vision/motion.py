@@ -30,19 +30,17 @@ from typing import Literal
 
 import cv2
 import numpy as np
-import numpy.typing as npt
 from pydantic import BaseModel, ConfigDict, Field
 
 from vision.geometry import Zone
+from vision.types import BoolArray, FloatArray, ImageArray
 
 logger = logging.getLogger(__name__)
 
-F32 = npt.NDArray[np.float32]
-BoolArray = npt.NDArray[np.bool_]
 GateReason = Literal["first", "disabled", "motion", "interval", "still"]
 
 
-def small_gray(image: npt.NDArray[np.uint8], width: int) -> F32:
+def small_gray(image: ImageArray, width: int) -> FloatArray:
     """RGB (or gray) uint8 image → blurred float32 grayscale `width` pixels wide (aspect kept)."""
     if image.dtype != np.uint8 or image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[2] != 3):
         raise ValueError(f"image must be HxWx3 RGB or HxW gray uint8, got shape {image.shape} dtype {image.dtype}")
@@ -87,13 +85,13 @@ class MotionGate:
 
     def __init__(self, config: MotionGateConfig | None = None) -> None:
         self.config = config or MotionGateConfig()
-        self._ref: F32 | None = None
+        self._ref: FloatArray | None = None
         self._ref_pts = 0.0
 
     def reset(self) -> None:
         self._ref = None
 
-    def check(self, image: npt.NDArray[np.uint8], pts: float, *, gray: F32 | None = None) -> GateDecision:
+    def check(self, image: ImageArray, pts: float, *, gray: FloatArray | None = None) -> GateDecision:
         """Run inference on this frame? `gray`: `small_gray(image, config.width)` when the caller already has it."""
         _check_pts(pts)
         cfg = self.config
@@ -148,9 +146,9 @@ class StaticSceneModel:
         self._reset_state()
 
     def _reset_state(self) -> None:
-        self._short: F32 | None = None
-        self._ref: F32 | None = None
-        self._samples: list[F32] = []
+        self._short: FloatArray | None = None
+        self._ref: FloatArray | None = None
+        self._samples: list[FloatArray] = []
         self._learn_start: float | None = None
         self._last_pts: float | None = None
         self._since = np.empty(0)  # pts at which a pixel became a candidate; nan = not one
@@ -167,7 +165,7 @@ class StaticSceneModel:
         return self._mask
 
     @property
-    def reference(self) -> F32 | None:
+    def reference(self) -> FloatArray | None:
         """The clear-scene reference (float32 gray at the working resolution), once learned."""
         return self._ref
 
@@ -183,7 +181,7 @@ class StaticSceneModel:
         self._reset_state()
         self._shape = None
 
-    def set_reference(self, image: npt.NDArray[np.uint8]) -> None:
+    def set_reference(self, image: ImageArray) -> None:
         """Use `image` (a frame of the clear scene) as the reference from now on."""
         gray = small_gray(image, self.config.width)
         self._reset_state()
@@ -191,12 +189,12 @@ class StaticSceneModel:
         self._ref = gray
         self._init_arrays(gray)
 
-    def _init_arrays(self, gray: F32) -> None:
+    def _init_arrays(self, gray: FloatArray) -> None:
         self._since = np.full(gray.shape, np.nan)
         self._last_still = np.full(gray.shape, -np.inf)
         self._mask = np.zeros(gray.shape, dtype=np.bool_)
 
-    def update(self, image: npt.NDArray[np.uint8], pts: float, *, gray: F32 | None = None) -> BoolArray:
+    def update(self, image: ImageArray, pts: float, *, gray: FloatArray | None = None) -> BoolArray:
         """Feed one frame (RGB uint8) at media time `pts` seconds; returns the static mask.
 
         `gray`: the frame's `small_gray(image, config.width)` when the caller already has it (shared with the gate).
@@ -225,7 +223,7 @@ class StaticSceneModel:
         self._classify(gray, pts)
         return self._mask
 
-    def _learn(self, gray: F32, pts: float) -> None:
+    def _learn(self, gray: FloatArray, pts: float) -> None:
         cfg = self.config
         if self._learn_start is None:
             self._learn_start = pts
@@ -247,7 +245,7 @@ class StaticSceneModel:
         ref_med = float(np.median(self._ref[free]))
         return np.float32(np.clip(float(np.median(self._short[free])) / max(ref_med, 1.0), 0.25, 4.0))
 
-    def _classify(self, gray: F32, pts: float) -> None:
+    def _classify(self, gray: FloatArray, pts: float) -> None:
         cfg = self.config
         assert self._ref is not None and self._short is not None
         gain = self._gain()

@@ -15,9 +15,13 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-FloatArray = npt.NDArray[np.float32]
+# numpy array aliases, one name per dtype, for every module of the project (defined here only).
+FloatArray = npt.NDArray[np.float32]  # boxes and scores: the detection dtype
+Float64Array = npt.NDArray[np.float64]  # geometry, Kalman states, cost matrices
 IntArray = npt.NDArray[np.int64]
+BoolArray = npt.NDArray[np.bool_]
 StrArray = npt.NDArray[np.str_]
+ImageArray = npt.NDArray[np.uint8]  # pixels: RGB frames, grayscale planes
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,7 +36,7 @@ class Frame:
     seq: int
     pts: float
     wall_time: float
-    image: npt.NDArray[np.uint8]
+    image: ImageArray
 
     def __post_init__(self) -> None:
         img = self.image
@@ -127,7 +131,7 @@ class Detections:
     def is_empty(self) -> bool:
         return len(self) == 0
 
-    def __getitem__(self, index: int | slice | npt.NDArray[np.bool_] | npt.NDArray[np.int64] | list[int]) -> Detections:
+    def __getitem__(self, index: int | slice | BoolArray | IntArray | list[int]) -> Detections:
         """Select rows by boolean mask, integer index array, slice or a single int (kept as a 1-row Detections)."""
         if isinstance(index, int | np.integer):
             index = [int(index)]
@@ -155,7 +159,7 @@ class Detections:
             self.xyxy, self.confidence, self.class_id, self.label, self.tracker_id, {**self.data, **columns}
         )
 
-    def has_label(self, *labels: str) -> npt.NDArray[np.bool_]:
+    def has_label(self, *labels: str) -> BoolArray:
         """Boolean mask of the rows whose semantic label is one of `labels`."""
         return np.isin(self.label, np.asarray(labels, dtype=np.str_))
 

@@ -4,7 +4,8 @@ The body is multipart/form-data: `file` (the image; at most `max_upload_bytes`, 
 in), and optional text fields `camera_id`, `model`, `conf`. Models: `model` when given, else the models the camera's
 rules need (`pipelines.camera.assemble.resolve_models`), else the registry's default person model. Detectors are loaded
 once per app (cached in the app's `ModelRegistry`); decoding and inference run in the thread pool, never on the
-event loop. Rules are evaluated with single-frame semantics (`api.single_frame`), which the response states.
+event loop. Rules are evaluated with single-frame semantics (`pipelines.camera.single_frame`), which the response
+states.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from api.deps import CamerasDep, MetricsDep, PlatformKey, RegistryDep, SettingsDep
+from api.jsontypes import Responses
 from api.metrics import Metrics
 from api.routers.cameras import load_camera
 from api.schemas import Problem
@@ -32,7 +34,7 @@ from vision.types import Detections
 
 router = APIRouter(prefix="/v1", tags=["detect"])
 
-_ERRORS: dict[int | str, dict[str, Any]] = {
+_ERRORS: Responses = {
     400: {"model": Problem, "description": "Empty or malformed upload"},
     404: {"model": Problem, "description": "Unknown camera_id"},
     409: {"model": Problem, "description": "The camera's config file is invalid"},
@@ -41,7 +43,7 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
     422: {"description": "Bad form field, truncated/corrupt image, image with too many pixels, unusable model"},
     503: {"model": Problem, "description": "No usable detection model on this server"},
 }
-_FORM: dict[str, Any] = {
+_FORM: dict[str, Any] = {  # FastAPI's type of `openapi_extra` (invariant dict, so Any must match)
     "requestBody": {
         "required": True,
         "content": {

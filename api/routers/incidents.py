@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 from urllib.parse import unquote, urlsplit
 
 from fastapi import APIRouter, Body, HTTPException, Query, status
@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from api.auth import Principal
 from api.deps import OperatorKey, SettingsDep, StoreDep, ViewerKey
+from api.jsontypes import Responses
 from api.schemas import ActionOut, EventOut, HandlingRequest, IncidentDetail, IncidentOut, IncidentPage, Problem
 from api.store.handling import Action, IncidentNotFound, InvalidTransition, handle
 from api.store.incidents import (
@@ -28,9 +29,7 @@ from api.store.models import Incident
 router = APIRouter(prefix="/v1/incidents", tags=["incidents"])
 
 StatusFilter = Literal["open", "closed", "new", "acknowledged", "resolved", "false_positive"]
-NOT_FOUND: dict[int | str, dict[str, Any]] = {
-    404: {"model": Problem, "description": "Unknown incident or missing media"}
-}
+NOT_FOUND: Responses = {404: {"model": Problem, "description": "Unknown incident or missing media"}}
 
 
 def _utc(value: datetime | None) -> datetime | None:

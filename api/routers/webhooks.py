@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, HTTPException, Query, Response, status
 from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field
 
 from api.deps import AdminKey, CtxDep, StoreDep
+from api.jsontypes import Responses
 from api.links import redact_webhook_url
 from api.schemas import Problem
 from api.store import outbox
@@ -17,7 +18,7 @@ from api.webhooks.formats import WebhookFormat
 from vision.redact import redact_url
 
 router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"])
-NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": Problem}}
+NOT_FOUND: Responses = {404: {"model": Problem}}
 
 
 class WebhookFilters(BaseModel):

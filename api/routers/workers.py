@@ -7,8 +7,8 @@ import logging
 import redis
 from fastapi import APIRouter, HTTPException, status
 
-from api.context import WorkerInfo
 from api.deps import CtxDep, ViewerKey
+from api.workers import WorkerInfo
 from vision.redact import redact_url
 
 log = logging.getLogger(__name__)

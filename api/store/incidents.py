@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import Row, and_, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -148,11 +148,12 @@ def _conditions(f: IncidentFilter) -> list[object]:
 
 def list_incidents(
     session: Session, f: IncidentFilter, *, cursor: str | None, limit: int
-) -> tuple[list[Any], str | None]:
+) -> tuple[list[Row[Any]], str | None]:
     """One page, newest first (started_at desc, id desc), and the cursor of the next page (None at the end).
 
     Rows are plain column tuples (attribute access like an `Incident`), not ORM objects: building ORM objects was
-    about two thirds of this function's time under load (bench/results/api.md).
+    about two thirds of this function's time under load (bench/results/api.md). `Row[Any]`: SQLAlchemy does not type
+    a select of a table's columns one by one.
     """
     query = select(*Incident.__table__.c).where(*_conditions(f))  # type: ignore[arg-type]
     if cursor:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from sqlalchemy import (
     JSON,
@@ -20,6 +20,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from api.jsontypes import EventJSON, FilterLists
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -65,7 +67,14 @@ class DeliveryStatus(StrEnum):
 
 
 class Base(DeclarativeBase):
-    type_annotation_map: ClassVar[dict[Any, Any]] = {datetime: UTCDateTime(), dict[str, Any]: JSON, list[Any]: JSON}
+    # Read by SQLAlchemy only (annotation → column type), so `object` both ways is all this code needs to know.
+    type_annotation_map: ClassVar[dict[object, object]] = {
+        datetime: UTCDateTime(),
+        EventJSON: JSON,
+        FilterLists: JSON,
+        list[str]: JSON,
+        list[int]: JSON,
+    }
 
 
 class Incident(Base):
@@ -94,8 +103,8 @@ class Incident(Base):
     ended_at: Mapped[datetime | None]
     last_seq: Mapped[int] = mapped_column(Integer)
     offset_s: Mapped[float]
-    labels: Mapped[list[Any]]
-    track_ids: Mapped[list[Any]]
+    labels: Mapped[list[str]]
+    track_ids: Mapped[list[int]]
     confidence: Mapped[float]
     snapshot_path: Mapped[str | None] = mapped_column(Text)
     clip_path: Mapped[str | None] = mapped_column(Text)
@@ -116,7 +125,7 @@ class IncidentEventRow(Base):
     incident_id: Mapped[str] = mapped_column(ForeignKey("incidents.id", ondelete="CASCADE"), index=True)
     seq: Mapped[int] = mapped_column(Integer)
     type: Mapped[str] = mapped_column(String(16))
-    payload: Mapped[dict[str, Any]]
+    payload: Mapped[EventJSON]
     received_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
@@ -153,7 +162,7 @@ class Webhook(Base):
     url: Mapped[str] = mapped_column(Text)
     secret: Mapped[str] = mapped_column(Text)
     format: Mapped[str] = mapped_column(String(16))
-    filters: Mapped[dict[str, Any]]
+    filters: Mapped[FilterLists]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 

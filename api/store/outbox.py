@@ -5,17 +5,17 @@ from __future__ import annotations
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
-from typing import Any
+from datetime import timedelta
 
 from sqlalchemy import delete, or_, select, update
 from sqlalchemy.orm import Session
 
+from api.jsontypes import EventJSON, FilterLists
 from api.store.models import DeliveryStatus, IncidentEventRow, Webhook, WebhookDelivery, utcnow
 from pipelines.events import IncidentEvent
 
 
-def matches(filters: dict[str, Any], event: IncidentEvent) -> bool:
+def matches(filters: FilterLists, event: IncidentEvent) -> bool:
     """Empty/missing filter lists match everything; otherwise the event's value must be listed."""
     for key, value in (("sites", event.site), ("cameras", event.camera_id), ("rules", event.rule)):
         allowed = filters.get(key) or []
@@ -44,7 +44,7 @@ def enqueue_deliveries(session: Session, event: IncidentEvent, number: int) -> i
     return count
 
 
-def create_webhook(session: Session, *, url: str, secret: str, fmt: str, filters: dict[str, Any]) -> Webhook:
+def create_webhook(session: Session, *, url: str, secret: str, fmt: str, filters: FilterLists) -> Webhook:
     hook = Webhook(id=secrets.token_hex(8), url=url, secret=secret, format=fmt, filters=filters, created_at=utcnow())
     session.add(hook)
     session.flush()
@@ -89,7 +89,7 @@ class Claimed:
     delivery_id: int
     attempts: int
     event_key: str
-    payload: dict[str, Any]
+    payload: EventJSON
     url: str
     secret: str
     format: str
@@ -143,7 +143,7 @@ def record_outcome(
     """Store an attempt's outcome; returns the new status (delivered, pending = retry later, dead)."""
     now = utcnow()
     attempts = claimed.attempts + 1
-    values: dict[str, Any] = {"attempts": attempts, "lease_owner": None, "lease_until": None}
+    values: dict[str, object] = {"attempts": attempts, "lease_owner": None, "lease_until": None}
     values["response_code"] = outcome.response_code
     if outcome.ok:
         values.update(status=DeliveryStatus.delivered, delivered_at=now, last_error=None)
@@ -169,13 +169,3 @@ class BackoffFn:
 
     def __call__(self, attempt: int) -> float:
         return float(min(self.base_s * 2 ** max(attempt - 1, 0), self.max_s))
-
-
-def next_due(session: Session) -> datetime | None:
-    """When the earliest pending delivery is due (the dispatcher sleeps until then at most)."""
-    return session.scalar(
-        select(WebhookDelivery.next_attempt_at)
-        .where(WebhookDelivery.status == DeliveryStatus.pending)
-        .order_by(WebhookDelivery.next_attempt_at)
-        .limit(1)
-    )

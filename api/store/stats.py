@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from api.store.models import Incident
 
-DIMENSIONS: dict[str, InstrumentedAttribute[Any]] = {
+DIMENSIONS: dict[str, InstrumentedAttribute[str]] = {
     "site": Incident.site,
     "camera": Incident.camera_id,
     "rule": Incident.rule,

@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from enum import StrEnum
-from typing import Any
 
+from pydantic import JsonValue
+
+from api.jsontypes import EventJSON
 from api.links import public_event, snapshot_link
 
 
@@ -20,11 +22,12 @@ class WebhookFormat(StrEnum):
 _TYPE_TEXT = {"opened": "新告警 opened", "updated": "告警更新 updated", "closed": "告警结束 closed"}
 
 
-def title(event: dict[str, Any]) -> str:
+def title(event: EventJSON) -> str:
     return f"[{event.get('severity', 'warning')}] {event['rule']} @ {event['camera_id']}"
 
 
-def _lines(event: dict[str, Any]) -> list[str]:
+def _lines(event: EventJSON) -> list[str]:
+    confidence = event.get("confidence")
     rows = [
         ("事件 Event", _TYPE_TEXT.get(str(event["type"]), str(event["type"]))),
         ("站点 Site", event["site"]),
@@ -32,13 +35,13 @@ def _lines(event: dict[str, Any]) -> list[str]:
         ("区域 Zone", event.get("zone") or "-"),
         ("开始 Started", event["started_at"]),
         ("结束 Ended", event.get("ended_at") or "-"),
-        ("置信度 Confidence", f"{float(event.get('confidence') or 0):.2f}"),
+        ("置信度 Confidence", f"{confidence if isinstance(confidence, int | float) else 0.0:.2f}"),
         ("ID", f"{event['id']}:{event['seq']}"),
     ]
     return [f"- **{k}**: {v}" for k, v in rows]
 
 
-def markdown(event: dict[str, Any], base_url: str) -> str:
+def markdown(event: EventJSON, base_url: str) -> str:
     text = [f"### {title(event)}", "", *_lines(event)]
     if event.get("snapshot_url"):
         link = snapshot_link(base_url, str(event["id"]))
@@ -46,22 +49,20 @@ def markdown(event: dict[str, Any], base_url: str) -> str:
     return "\n".join(text)
 
 
-def _json(event: dict[str, Any], base_url: str) -> dict[str, Any]:
+def _json(event: EventJSON, base_url: str) -> EventJSON:
     return event
 
 
-def _dingtalk(event: dict[str, Any], base_url: str) -> dict[str, Any]:
+def _dingtalk(event: EventJSON, base_url: str) -> EventJSON:
     return {"msgtype": "markdown", "markdown": {"title": title(event), "text": markdown(event, base_url)}}
 
 
-def _wecom(event: dict[str, Any], base_url: str) -> dict[str, Any]:
+def _wecom(event: EventJSON, base_url: str) -> EventJSON:
     return {"msgtype": "markdown", "markdown": {"content": markdown(event, base_url)}}
 
 
-def _feishu(event: dict[str, Any], base_url: str) -> dict[str, Any]:
-    paragraphs: list[list[dict[str, str]]] = [
-        [{"tag": "text", "text": line.replace("**", "")}] for line in _lines(event)
-    ]
+def _feishu(event: EventJSON, base_url: str) -> EventJSON:
+    paragraphs: list[JsonValue] = [[{"tag": "text", "text": line.replace("**", "")}] for line in _lines(event)]
     if event.get("snapshot_url"):
         paragraphs.append(
             [{"tag": "a", "text": "查看快照 Snapshot", "href": snapshot_link(base_url, str(event["id"]))}]
@@ -69,7 +70,7 @@ def _feishu(event: dict[str, Any], base_url: str) -> dict[str, Any]:
     return {"msg_type": "post", "content": {"post": {"zh_cn": {"title": title(event), "content": paragraphs}}}}
 
 
-_RENDER: dict[WebhookFormat, Callable[[dict[str, Any], str], dict[str, Any]]] = {
+_RENDER: dict[WebhookFormat, Callable[[EventJSON, str], EventJSON]] = {
     WebhookFormat.json: _json,
     WebhookFormat.dingtalk: _dingtalk,
     WebhookFormat.wecom: _wecom,
@@ -77,7 +78,7 @@ _RENDER: dict[WebhookFormat, Callable[[dict[str, Any], str], dict[str, Any]]] = 
 }
 
 
-def render(fmt: str, payload: dict[str, Any], base_url: str) -> bytes:
+def render(fmt: str, payload: EventJSON, base_url: str) -> bytes:
     """The raw body for one delivery (`payload` is the stored IncidentEvent JSON)."""
     event = public_event(payload, base_url)
     return json.dumps(_RENDER[WebhookFormat(fmt)](event, base_url), ensure_ascii=False, separators=(",", ":")).encode()

@@ -24,16 +24,14 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, cast
-from urllib.parse import urlsplit
 
 import redis
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
-from redis.backoff import NoBackoff
 from redis.exceptions import OutOfMemoryError, ReadOnlyError, ResponseError
-from redis.retry import Retry
 from redis.typing import EncodableT, FieldT
 
 from pipelines.bus.base import Delivery
+from pipelines.bus.redis_client import check_url, redis_client
 from pipelines.bus.spool import Spool, SpoolPump
 from pipelines.events import IncidentEvent
 from vision.redact import redact_url
@@ -104,25 +102,6 @@ def decode_entry(entry_id: bytes, fields: dict[bytes, bytes]) -> IncidentEvent |
         return None
 
 
-def _check_url(url: str) -> None:
-    scheme = urlsplit(url).scheme
-    if scheme not in ("redis", "rediss", "unix"):
-        raise ValueError(f"redis url {redact_url(url)!r}: scheme must be redis://, rediss:// or unix://")
-
-
-def _client(url: str, *, socket_timeout: float, connect_timeout: float) -> redis.Redis:
-    # One immediate retry reconnects a pooled socket that went stale while Redis restarted; no backoff, so a
-    # publish during an outage fails within the timeouts and goes to the spool.
-    return redis.Redis.from_url(
-        url,
-        socket_timeout=socket_timeout,
-        socket_connect_timeout=connect_timeout,
-        retry=Retry(NoBackoff(), 1),
-        decode_responses=False,
-        protocol=2,  # the stream reply shapes parsed here are RESP2's (redis-py 8 defaults to RESP3)
-    )
-
-
 class _Throttle:
     """At most one log line per message per `every_s`, with the count of the ones held back (outages repeat)."""
 
@@ -141,6 +120,19 @@ class _Throttle:
             held = self._held.pop(message, 0)
             self._next[message] = now + self._every_s
         log.warning("%s: %s", message, redact_url(str(exc)), extra={**extra, "suppressed": held})
+
+
+def _client(url: str, timeout_s: float, connect_timeout_s: float) -> redis.Redis:
+    # Bytes replies in RESP2 (the shapes parsed here); one immediate retry reconnects a pooled socket that went stale
+    # while Redis restarted, and without backoff a publish during an outage still fails within the timeouts.
+    return redis_client(
+        url,
+        decode_responses=False,
+        timeout_s=timeout_s,
+        connect_timeout_s=connect_timeout_s,
+        retry_once=True,
+        resp2=True,
+    )
 
 
 class RedisStreamBus:
@@ -172,13 +164,11 @@ class RedisStreamBus:
             first = exc.errors()[0]
             field = ".".join(str(p) for p in first["loc"])
             raise ValueError(f"RedisStreamBus option {field!r}: {first['msg']}") from None
-        _check_url(url)
+        check_url(url)
         self.config = cfg
         self.stream = cfg.stream_key
-        self._client = _client(url, socket_timeout=cfg.socket_timeout_s, connect_timeout=cfg.connect_timeout_s)
-        self._blocking = _client(
-            url, socket_timeout=cfg.max_block_s + cfg.socket_timeout_s, connect_timeout=cfg.connect_timeout_s
-        )
+        self._client = _client(url, cfg.socket_timeout_s, cfg.connect_timeout_s)
+        self._blocking = _client(url, cfg.max_block_s + cfg.socket_timeout_s, cfg.connect_timeout_s)
         try:
             self._check_credentials()
             self._spool = Spool(cfg.spool_dir, self.stream)

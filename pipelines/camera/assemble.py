@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Literal
 
 from pipelines.camera.evidence import EvidenceRecorder, UrlFor
-from pipelines.camera.pipeline import EVERY_FRAME_RULES, CameraPipeline, EventSink, FrameDetector, ModelSlot
+from pipelines.camera.pipeline import CameraPipeline, EventSink, FrameDetector, ModelSlot
 from pipelines.config.camera import CameraConfig
 from pipelines.rules.factory import CameraRules, check_label_coverage, model_labels, select_models
 from vision.detect.batcher import BatcherPool, CameraDetector
@@ -24,7 +24,6 @@ from vision.detect.detector import DetectorOptions
 from vision.detect.registry import ModelRegistry
 from vision.media.clip_writer import ClipWriter
 from vision.media.store import MediaStore
-from vision.motion import MotionGateConfig
 from vision.sources import SourceConfig, VideoSource
 from vision.types import Frame
 
@@ -105,35 +104,18 @@ def build_runtime(
     for several cameras' frames, at most one frame per camera per batch); None runs the detectors directly.
     """
     names = resolve_models(camera, registry)
-    detect_uri = source or camera.detect_source
-    main = VideoSource(detect_uri, source_config(camera, realtime=realtime, loop=loop), camera_id=camera.id)
+    main = VideoSource(
+        source or camera.detect_source, source_config(camera, realtime=realtime, loop=loop), camera_id=camera.id
+    )
     record: VideoSource | None = None
     recorder: EvidenceRecorder | None = None
     if evidence is not None and camera.evidence.enabled:
-        ring = main.ring
-        ring_clock: Literal["media", "wall"] = "media"
         if camera.record_source is not None and source is None:
-            record = VideoSource(
-                camera.record_source,
-                source_config(camera, realtime=realtime, loop=loop, decode=False),
-                camera_id=camera.id,
-            )
-            ring, ring_clock = record.ring, "wall"
-        recorder = EvidenceRecorder(
-            camera,
-            MediaStore(evidence.media_root),
-            ring=ring,
-            clip_writer=clip_writer,
-            clip=camera.evidence.clip,
-            snapshot=camera.evidence.snapshot,
-            clock=ring_clock,
-            models={n: registry.card(n).sha256 or "" for n in names},
-            key=evidence.key,
-            url_for=evidence.url_for,
-        )
+            record_cfg = source_config(camera, realtime=realtime, loop=loop, decode=False)
+            record = VideoSource(camera.record_source, record_cfg, camera_id=camera.id)
+        recorder = _recorder(camera, registry, names, evidence, clip_writer, record or main, record is not None)
     rules = CameraRules(camera)
-    pool = batching
-    views = [pool.for_camera(registry.detector(n, detector_options), camera.id) for n in names] if pool else []
+    views = [batching.for_camera(registry.detector(n, detector_options), camera.id) for n in names] if batching else []
     detectors: list[FrameDetector] = [*views] or [registry.detector(n, detector_options) for n in names]
     slots = [
         ModelSlot(d, interval_s=1.0 / camera.model_fps.get(n, camera.analysis_fps))
@@ -146,7 +128,7 @@ def build_runtime(
         sinks=sinks,
         evidence=recorder,
         tracker=camera.tracker,
-        gate=camera.motion_gate or MotionGateConfig(enabled=not _needs_every_frame(camera)),
+        gate=camera.motion_gate,  # None: the pipeline's default, off when a rule needs every frame
         on_inference=on_inference,
         clock=clock,
     )
@@ -154,5 +136,27 @@ def build_runtime(
     return CameraRuntime(camera, pipeline, main, record, names, views)
 
 
-def _needs_every_frame(camera: CameraConfig) -> bool:
-    return any(r.type in EVERY_FRAME_RULES for r in camera.rules)
+def _recorder(
+    camera: CameraConfig,
+    registry: ModelRegistry,
+    names: Sequence[str],
+    evidence: EvidenceOptions,
+    clip_writer: ClipWriter | None,
+    ring_source: VideoSource,
+    separate_record: bool,
+) -> EvidenceRecorder:
+    """The evidence recorder, cutting clips from `ring_source`'s packets: the `record` stream's (on the wall clock,
+    `separate_record`) or the detect stream's (on its media clock)."""
+    clock: Literal["media", "wall"] = "wall" if separate_record else "media"
+    return EvidenceRecorder(
+        camera,
+        MediaStore(evidence.media_root),
+        ring=ring_source.ring,
+        clip_writer=clip_writer,
+        clip=camera.evidence.clip,
+        snapshot=camera.evidence.snapshot,
+        clock=clock,
+        models={n: registry.card(n).sha256 or "" for n in names},
+        key=evidence.key,
+        url_for=evidence.url_for,
+    )

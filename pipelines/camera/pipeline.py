@@ -1,8 +1,15 @@
 """`CameraPipeline`: source → motion gate → detect → track → rules → incidents → evidence → sinks, for one camera.
 
-`process(frame)` is the whole per-frame decision (pure with respect to I/O apart from evidence hooks), so the
-replay CLI, the embedded service and distributed workers all drive the same code. Sinks are isolated: one failing
-sink is logged and counted, and never stops the pipeline or the other sinks.
+`process(frame)` is the whole per-frame decision (pure with respect to I/O apart from evidence hooks), and `run` is
+the one frame loop around it: the replay CLI, the embedded service and distributed workers all drive these. Sinks
+are isolated: one failing sink is logged and counted, and never stops the pipeline or the other sinks.
+
+A run ends in one of three ways (`Exit`, carried by the `StopSignal` that stops it; a source that ends finishes):
+- *finish* (end of the source, camera removed, disabled or changed, shutdown in embedded mode): open incidents are
+  closed, evidence flushed, the last events published;
+- *hand over* (another process continues the camera): incidents stay open; the clips of closed incidents are
+  written and their held events published, so the next owner starts from a complete state;
+- *abandon* (the camera is no longer this process's to run): nothing more is published.
 """
 
 from __future__ import annotations
@@ -14,6 +21,7 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Protocol, cast
 
 import numpy as np
@@ -31,10 +39,32 @@ from vision.types import Detections, Frame
 
 log = logging.getLogger(__name__)
 
-# Rules that must see every analysed frame: a line crossing needs the positions on both sides of the line, and faint
-# smoke may not pass the gate's change threshold. A camera with one of them runs without the motion gate. For the
-# other rules a frame the gate skips reuses the last detections (the scene has not changed).
-EVERY_FRAME_RULES = frozenset({"line_crossing", "smoke_fire"})
+#: Time a (re)started pipeline needs before a rule without dwell can see a condition that holds (tracker warm-up).
+WARMUP_S = 2.0
+#: How long a hand-over waits for the clips of closed incidents: the next owner is waiting for the camera.
+HANDOVER_FLUSH_S = 15.0
+
+
+class Exit(StrEnum):
+    """How a run ends (see the module docs)."""
+
+    FINISH = "finish"
+    HANDOVER = "handover"
+    ABANDON = "abandon"
+
+
+class StopSignal(threading.Event):
+    """A stop request that says how the run ends; a plain `threading.Event` (or the source ending) means finish.
+
+    The last request wins (a lease lost during a hand-over turns it into an abandon)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.exit = Exit.FINISH
+
+    def request(self, how: Exit) -> None:
+        self.exit = how
+        self.set()
 
 
 class FrameDetector(Protocol):
@@ -95,6 +125,7 @@ class PipelineStats:
     started: float = field(default_factory=time.monotonic)
     last_pts: float = 0.0
     last_wall: float = 0.0
+    exit: Exit | None = None  # how `run` ended, once it has
 
     def fps(self) -> float:
         elapsed = time.monotonic() - self.started
@@ -102,6 +133,10 @@ class PipelineStats:
 
 
 class CameraPipeline:
+    """One camera's analysis. A rule that must see every analysed frame (`Rule.needs_every_frame`) turns the
+    motion gate off by default; otherwise a frame the gate skips reuses the last detections (the scene has not
+    changed). The static-scene model runs when some rule uses it (`Rule.uses_static_scene`)."""
+
     def __init__(
         self,
         camera: CameraConfig,
@@ -122,10 +157,10 @@ class CameraPipeline:
         self.sinks = list(sinks)
         self.evidence = evidence
         self.tracker = ByteTracker(tracker)
-        needs_every_frame = any(r.type in EVERY_FRAME_RULES for r in rules.rules)
-        gate_cfg = gate or MotionGateConfig(enabled=not needs_every_frame)
-        self.gate = MotionGate(gate_cfg)
-        self.static = StaticSceneModel(static_scene) if _wants_static_scene(camera) else None
+        needs_every_frame = any(r.needs_every_frame for r in rules.rules)
+        self.gate = MotionGate(gate or MotionGateConfig(enabled=not needs_every_frame))
+        wants_static = any(r.uses_static_scene for r in rules.rules)
+        self.static = StaticSceneModel(static_scene) if wants_static else None
         self.incidents = IncidentManager(camera.id, camera.site, rules.timings)
         self.stats = PipelineStats()
         self._clock = clock or _frame_clock
@@ -162,6 +197,28 @@ class CameraPipeline:
             events = events + self.evidence.close(timeout)
         self._publish(events)
         return events
+
+    def hand_over(self, timeout: float | None = HANDOVER_FLUSH_S) -> list[IncidentEvent]:
+        """Another process continues this camera: incidents stay open; write the clips of closed incidents and
+        publish the events held for them."""
+        events = self.evidence.close(timeout) if self.evidence is not None else []
+        self._publish(events)
+        return events
+
+    def end(self, how: Exit, frame: Frame | None = None) -> list[IncidentEvent]:
+        """End a run the way `how` says; `frame` is the last one processed."""
+        self.stats.exit = how
+        if how is Exit.FINISH:
+            return self.finish(frame)
+        if how is Exit.HANDOVER:
+            return self.hand_over()
+        return []
+
+    def warmup_s(self) -> dict[str, float]:
+        """Per rule key: how long after a start before the rule can have seen a condition that already held
+        (tracker warm-up, the rule's dwell, and the static-scene model's own dwell when the rule uses it)."""
+        static_s = self.static.config.dwell_s if self.static is not None else 0.0
+        return {r.key: WARMUP_S + r.dwell_s + (static_s if r.uses_static_scene else 0.0) for r in self.rules.rules}
 
     def _shared_gray(self, frame: Frame) -> npt.NDArray[np.float32] | None:
         """The downscaled gray frame, computed once when both the gate and the static-scene model want it."""
@@ -209,7 +266,8 @@ class CameraPipeline:
         stop: threading.Event | None = None,
         on_frame: Callable[[Frame], None] | None = None,
     ) -> PipelineStats:
-        """Process frames until the source ends or `stop` is set; then close incidents and flush evidence."""
+        """Process frames until the source ends or `stop` is set, then end the way `stop` says (a `StopSignal`'s
+        `exit`; finish otherwise). `stats.exit` tells how it ended."""
         stop = stop or threading.Event()
         last: Frame | None = None
         for frame in _iterate(frames, stop):
@@ -217,7 +275,7 @@ class CameraPipeline:
             last = frame
             if on_frame is not None:
                 on_frame(frame)
-        self.finish(last)
+        self.end(stop.exit if isinstance(stop, StopSignal) else Exit.FINISH, last)
         return self.stats
 
 
@@ -244,7 +302,3 @@ def _iterate(frames: Iterable[Frame] | _Readable, stop: threading.Event) -> Iter
 
 def _frame_clock(frame: Frame) -> datetime:
     return datetime.fromtimestamp(frame.wall_time, tz=UTC)
-
-
-def _wants_static_scene(camera: CameraConfig) -> bool:
-    return any(getattr(r, "type", "") == "exit_blocked" and getattr(r, "static_scene", False) for r in camera.rules)

@@ -5,7 +5,8 @@ untracked rows of one zone form one zone-level violation, see `pipelines.rules.c
 dropped: `min_seconds` (the incident manager's confirmation) never applies, `exit_blocked` counts an obstacle at once
 (`dwell_seconds` 0; the static-scene evidence needs video and is absent), `smoke_fire` votes on this frame alone
 (k = n = 1). `loitering` and `line_crossing` need a track's history and cannot fire on one image; they are reported
-as not evaluated. The camera's schedule and `enabled` flag are ignored: the caller asked about this image.
+as not evaluated. Each rule class declares this (`pipelines.rules.base.SingleFrame`). The camera's schedule and
+`enabled` flag are ignored: the caller asked about this image.
 """
 
 from __future__ import annotations
@@ -17,23 +18,15 @@ import numpy as np
 import numpy.typing as npt
 
 from pipelines.config.camera import CameraConfig
-from pipelines.config.rules import ExitBlockedRule, RuleConfig, SmokeFireRule
+from pipelines.config.rules import RuleConfig
 from pipelines.rules.base import FrameContext, Violation
-from pipelines.rules.factory import CameraRules, rule_keys
+from pipelines.rules.factory import CameraRules, rule_keys, single_frame_facts
 from vision.types import Detections, Frame
 
 NOTE = (
     "single-frame evaluation: rules report what holds on this image alone; min_seconds, dwell times, k-of-n "
     "persistence and the camera's schedule are ignored, and there is no tracking"
 )
-NEEDS_HISTORY = {
-    "loitering": "not evaluated: loitering needs one track's dwell time over many frames",
-    "line_crossing": "not evaluated: line_crossing needs a track's movement between frames",
-}
-NOTES = {
-    "exit_blocked": "dwell_seconds ignored; static-scene evidence needs video, only detected obstacles count",
-    "smoke_fire": "k-of-n vote reduced to this frame",
-}
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,12 +39,7 @@ class RuleReport:
 
 def single_frame_rule(rule: RuleConfig) -> RuleConfig:
     """`rule` without its time logic (see the module docs)."""
-    update: dict[str, object] = {"min_seconds": 0.0}
-    if isinstance(rule, ExitBlockedRule):
-        update["dwell_seconds"] = 0.0
-    elif isinstance(rule, SmokeFireRule):
-        update.update(k=1, n=1)
-    return rule.model_copy(update=update)
+    return rule.model_copy(update={"min_seconds": 0.0, **single_frame_facts(rule).still})
 
 
 def single_frame_camera(camera: CameraConfig) -> CameraConfig:
@@ -66,12 +54,11 @@ def rule_reports(camera: CameraConfig) -> list[RuleReport]:
     reports = []
     for i, rule in enumerate(camera.rules):
         key = enabled.get(i, rule.name or f"{i}:{rule.type}")
+        facts = single_frame_facts(rule)
         if i not in enabled:
             reports.append(RuleReport(key, rule.type, False, "not evaluated: the rule is disabled"))
-        elif rule.type in NEEDS_HISTORY:
-            reports.append(RuleReport(key, rule.type, False, NEEDS_HISTORY[rule.type]))
         else:
-            reports.append(RuleReport(key, rule.type, True, NOTES.get(rule.type)))
+            reports.append(RuleReport(key, rule.type, facts.evaluated, facts.note))
     return reports
 
 

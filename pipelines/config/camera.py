@@ -1,7 +1,7 @@
 """Camera configuration: the pydantic schema of camera_configs/*.yaml and its loader.
 
-Field names are a user-facing contract (shared/ARCHITECTURE.md): add fields, never rename. Every model forbids
-unknown fields and documents each field, so `safewatch config schema` prints a self-describing JSON Schema.
+Field names are a user-facing contract: add fields, never rename. Every model forbids unknown fields and documents
+each field, so `safewatch config schema` prints a self-describing JSON Schema.
 
 Stream file paths: URLs (`scheme://…`) and absolute paths are used as written. A relative path is resolved, when the
 config was loaded from a file, against the config file's directory, then its parent directory (so
@@ -24,6 +24,8 @@ from pydantic_core import InitErrorDetails, PydanticCustomError
 from pipelines.config.rules import RULE_TYPES, NormalisedPoint, RuleConfig
 from pipelines.config.schedule import Schedule, ScheduleWindow
 from pipelines.config.yaml_io import ConfigError, ConfigProblem, line_of, problems_from_validation, read_yaml
+from vision import geometry
+from vision.geometry import MIN_AREA, Anchor, validate_polygon
 from vision.media.config import ClipConfig, SnapshotConfig
 from vision.motion import MotionGateConfig
 from vision.redact import redact_url
@@ -43,79 +45,22 @@ __all__ = [
     "load_camera_configs",
 ]
 
-_EPS = 1e-12
 _URL = re.compile(r"^(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*)://")
 STREAM_SCHEMES = frozenset({"rtsp", "rtsps", "rtmp", "rtmps", "http", "https", "srt", "udp", "tcp", "rtp", "file"})
 
-Point = tuple[float, float]
 ZoneKind = Literal["generic", "fire_exit", "indoor", "helmet_required", "forbidden"]
-Anchor = Literal["bottom_center", "center", "overlap"]
 Slug = Annotated[str, Field(pattern=r"^[a-z0-9_-]+$", min_length=1, max_length=64)]
-
-
-# ---------------------------------------------------------------- polygon validity (own code, see _polygon_problem)
-
-
-def _orient(a: Point, b: Point, c: Point) -> float:
-    return (b[0] - a[0]) * (c[1] - a[1]) - (b[1] - a[1]) * (c[0] - a[0])
-
-
-def _within(a: Point, b: Point, p: Point) -> bool:
-    """p (collinear with a-b) lies on the segment a-b."""
-    return min(a[0], b[0]) - _EPS <= p[0] <= max(a[0], b[0]) + _EPS and (
-        min(a[1], b[1]) - _EPS <= p[1] <= max(a[1], b[1]) + _EPS
-    )
-
-
-def _segments_meet(p1: Point, p2: Point, q1: Point, q2: Point) -> bool:
-    """Closed segments p1-p2 and q1-q2 share at least one point (crossing, touching or overlapping)."""
-    d1, d2 = _orient(q1, q2, p1), _orient(q1, q2, p2)
-    d3, d4 = _orient(p1, p2, q1), _orient(p1, p2, q2)
-    if ((d1 > _EPS and d2 < -_EPS) or (d1 < -_EPS and d2 > _EPS)) and (
-        (d3 > _EPS and d4 < -_EPS) or (d3 < -_EPS and d4 > _EPS)
-    ):
-        return True
-    return (
-        (abs(d1) <= _EPS and _within(q1, q2, p1))
-        or (abs(d2) <= _EPS and _within(q1, q2, p2))
-        or (abs(d3) <= _EPS and _within(p1, p2, q1))
-        or (abs(d4) <= _EPS and _within(p1, p2, q2))
-    )
-
-
-def _polygon_problem(pts: list[Point]) -> str | None:
-    """Why `pts` is not a simple polygon with area, or None.
-
-    Written here rather than with shapely: ~40 lines of segment tests on polygons of a handful of points, no GEOS
-    dependency, and messages that name the offending edges and points.
-    """
-    n = len(pts)
-    for i in range(n):
-        if abs(pts[i][0] - pts[(i + 1) % n][0]) < _EPS and abs(pts[i][1] - pts[(i + 1) % n][1]) < _EPS:
-            hint = " (the polygon closes implicitly; do not repeat the first point)" if i == n - 1 else ""
-            return f"points {i} and {(i + 1) % n} are identical{hint}"
-    for i in range(n):
-        a, b, c = pts[i - 1], pts[i], pts[(i + 1) % n]
-        back = (a[0] - b[0]) * (c[0] - b[0]) + (a[1] - b[1]) * (c[1] - b[1])
-        if abs(_orient(a, b, c)) <= _EPS and back > 0:
-            return f"the edges meeting at point {i} fold back over each other"
-    for i in range(n):
-        for j in range(i + 2, n):
-            if i == 0 and j == n - 1:
-                continue  # adjacent through the closing edge
-            if _segments_meet(pts[i], pts[(i + 1) % n], pts[j], pts[(j + 1) % n]):
-                return f"polygon is self-intersecting: edge {i}-{(i + 1) % n} meets edge {j}-{(j + 1) % n}"
-    area = abs(sum(pts[i][0] * pts[(i + 1) % n][1] - pts[(i + 1) % n][0] * pts[i][1] for i in range(n))) / 2
-    if area < 1e-6:
-        return "polygon has (near) zero area"
-    return None
 
 
 # ---------------------------------------------------------------- models
 
 
 class Zone(BaseModel):
-    """A named polygon in normalised image coordinates (x right, y down, both in [0, 1])."""
+    """A named polygon in normalised image coordinates (x right, y down, both in [0, 1]).
+
+    The fields are those of `vision.geometry.Zone` under the same names (`to_geometry()` builds it), and the polygon
+    is checked by the same `vision.geometry.validate_polygon`, so YAML, HTTP API and runtime agree on what a zone is.
+    """
 
     model_config = ConfigDict(extra="forbid")
 
@@ -130,7 +75,8 @@ class Zone(BaseModel):
     polygon: list[NormalisedPoint] = Field(
         min_length=3,
         title="Polygon",
-        description="At least 3 normalised [x, y] points, not self-intersecting, non-zero area; closes implicitly.",
+        description="At least 3 normalised [x, y] points; closes implicitly (do not repeat the first point); no "
+        f"self-intersection, no edges folding back, area at least {MIN_AREA:g} of the frame.",
     )
     labels: list[str] | None = Field(
         default=None, min_length=1, title="Labels", description="Only these labels count in this zone; unset = all."
@@ -139,7 +85,7 @@ class Zone(BaseModel):
         default=None, gt=0, le=1, title="Minimum size", description="Minimum box height as a fraction of frame height."
     )
     anchor: Anchor = Field(
-        default="bottom_center",
+        default=Anchor.BOTTOM_CENTER,
         title="Anchor",
         description="How a box is tested against the zone: bottom_center (feet) | center | overlap (fraction of the "
         "box area inside the zone, at least `min_overlap`).",
@@ -151,10 +97,19 @@ class Zone(BaseModel):
     @field_validator("polygon")
     @classmethod
     def _simple_polygon(cls, polygon: list[NormalisedPoint]) -> list[NormalisedPoint]:
-        problem = _polygon_problem([(float(x), float(y)) for x, y in polygon])
-        if problem:
-            raise ValueError(problem)
+        validate_polygon(polygon, "polygon")  # GeometryError is a ValueError: pydantic reports its message
         return polygon
+
+    def to_geometry(self) -> geometry.Zone:
+        """The runtime zone (`vision.geometry.Zone`) this config describes."""
+        return geometry.Zone(
+            self.polygon,
+            name=self.name,
+            anchor=self.anchor,
+            labels=self.labels,
+            min_size=self.min_size,
+            min_overlap=self.min_overlap,
+        )
 
 
 class Streams(BaseModel):

@@ -42,12 +42,6 @@ class DirConfigSource:
                 wanted[cfg.id] = cfg
         return wanted
 
-    def path_of(self, camera_id: str) -> Path | None:
-        for path, (_, cfg, _valid) in self._files.items():
-            if cfg is not None and cfg.id == camera_id:
-                return path
-        return None
-
     def _read(self, path: Path) -> CameraConfig | None:
         mtime = _mtime(path)
         known = self._files.get(path)

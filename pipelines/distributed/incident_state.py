@@ -7,8 +7,8 @@ the new owner.
 
 `StateSaver` is one camera's writer: an `EventSink` placed *before* the bus sink, so the state that contains an
 incident is saved before its `opened` event leaves (a worker killed in between makes the next owner continue the
-incident rather than open a duplicate), plus `tick()` after every frame, which saves at most every `interval_s`
-when the state changed (last seen times move while an incident is live).
+incident rather than open a duplicate), plus `on_frame` after every analysed frame (the pipeline's `run` calls it),
+which saves at most every `interval_s` when the state changed (last seen times move while an incident is live).
 """
 
 from __future__ import annotations
@@ -20,17 +20,11 @@ from typing import cast
 import redis
 from pydantic import ValidationError
 
-from pipelines.config.camera import CameraConfig
-from pipelines.config.rules import ExitBlockedRule
 from pipelines.events import IncidentEvent
 from pipelines.incidents.manager import IncidentManager, ManagerState
-from pipelines.rules.factory import rule_keys
-from vision.motion import StaticSceneConfig
+from vision.types import Frame
 
 log = logging.getLogger(__name__)
-
-#: Extra time a restored incident is kept open for its rule to see the condition again (tracker and rule warm-up).
-WARMUP_S = 2.0
 
 _FENCED_SET = """
 if redis.call('get', KEYS[1]) ~= ARGV[1] then return 0 end
@@ -74,19 +68,8 @@ class IncidentStateStore:
         return state if state.camera_id == camera_id else None
 
 
-def restore_grace(camera: CameraConfig) -> dict[str, float]:
-    """Per rule key: how long a restored incident stays open before its rule can have seen the condition again."""
-    grace: dict[str, float] = {}
-    for _, params, key in rule_keys(camera):
-        warmup = WARMUP_S + float(getattr(params, "dwell_seconds", 0.0))
-        if isinstance(params, ExitBlockedRule) and params.static_scene:
-            warmup += StaticSceneConfig().dwell_s
-        grace[key] = warmup
-    return grace
-
-
 class StateSaver:
-    """Saves one camera's incident state: on every event (sink) and, when changed, every `interval_s` (tick)."""
+    """Saves one camera's incident state: on every event (sink) and, when changed, every `interval_s` (on_frame)."""
 
     def __init__(self, store: IncidentStateStore, camera_id: str, owner: str, *, interval_s: float = 1.0) -> None:
         self.store = store
@@ -107,7 +90,7 @@ class StateSaver:
         self._links[event.id] = {k: v for k, v in links.items() if v}
         self.save(force=True)
 
-    def tick(self) -> None:
+    def on_frame(self, _frame: Frame) -> None:
         now = datetime.now(UTC)
         if self._last_save is None or (now - self._last_save).total_seconds() >= self.interval_s:
             self.save()

@@ -349,8 +349,3 @@ class LeaseManager:
             for camera_id in lost:  # whatever the heartbeat did: a lost lease always stops its camera
                 if self._on_lost is not None:
                     self._on_lost(camera_id)
-
-
-def client_from_url(url: str) -> redis.Redis:
-    """A Redis client that decodes responses (what the lease, config and state helpers expect)."""
-    return redis.Redis.from_url(url, decode_responses=True)

@@ -113,14 +113,6 @@ class IncidentManager:
             del self._live[key]
         return events
 
-    def attach(self, incident_id: str, offset_s: float, now: datetime, **fields: str | None) -> IncidentEvent | None:
-        """Attach evidence (snapshot_url, clip_url, evidence_sha256) to a live incident as an `updated` event."""
-        for inc in self._live.values():
-            if inc.id == incident_id and inc.phase is Phase.open:
-                inc.extra.update(fields)
-                return self._emit(inc, EventType.updated, offset_s, now)
-        return None
-
     def live(self) -> list[Incident]:
         return [
             Incident(i.id, i.key, i.violation.rule, i.violation.zone, i.first_seen, i.last_seen, i.violation)

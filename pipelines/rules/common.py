@@ -22,36 +22,15 @@ import numpy.typing as npt
 
 from pipelines.config.camera import Zone as ZoneConfig
 from pipelines.rules.base import FrameContext, Violation
-from vision.geometry import Anchor
 from vision.geometry import Zone as GeoZone
 from vision.track.matching import assign, iou_matrix
-from vision.types import Detections
+from vision.types import BoolArray, Detections, Float64Array, FloatArray, IntArray
 
 log = logging.getLogger(__name__)
-
-BoolArray = npt.NDArray[np.bool_]
-IntArray = npt.NDArray[np.int64]
-F64 = npt.NDArray[np.float64]
-
-_ANCHORS: dict[str, Anchor] = {"bottom_center": "bottom_center", "center": "center", "overlap": "box_overlap"}
-#: geometry.Zone needs min_height < 1; a config min_size of 1.0 (whole frame height) is clamped to this.
-_MAX_MIN_HEIGHT = 0.999
 
 
 def subject_of(track_id: int) -> str:
     return f"track:{track_id}"
-
-
-def geometry_zone(zone: ZoneConfig) -> GeoZone:
-    """The `vision.geometry.Zone` for a camera-config zone (anchor `overlap` → `box_overlap`, min_size → min_height)."""
-    return GeoZone(
-        zone.polygon,
-        name=zone.name,
-        anchor=_ANCHORS[zone.anchor],
-        labels=zone.labels,
-        min_height=min(zone.min_size or 0.0, _MAX_MIN_HEIGHT),
-        min_overlap=zone.min_overlap,
-    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,7 +46,7 @@ class WatchedZone:
 
     @classmethod
     def from_config(cls, zone: ZoneConfig) -> WatchedZone:
-        return cls(zone.name, geometry_zone(zone))
+        return cls(zone.name, zone.to_geometry())
 
     def contains(self, det: Detections, width: int, height: int) -> BoolArray:
         """Which detections are in the zone (the zone's anchor, label filter and minimum size apply)."""
@@ -111,7 +90,7 @@ def subject_violations(
     rows: IntArray,
     *,
     tracked: bool,
-    confidence: F64 | None = None,
+    confidence: Float64Array | None = None,
     evidence: Mapping[int, IntArray] | None = None,
     subject_ids: IntArray | None = None,
 ) -> list[Violation]:
@@ -152,7 +131,7 @@ def subject_violations(
 class _Presence:
     first: float
     last: float
-    box: npt.NDArray[np.float32]
+    box: FloatArray
     track_id: int
 
 
@@ -178,7 +157,7 @@ class DwellTimer:
     def __len__(self) -> int:
         return len(self._objects)
 
-    def update(self, t: float, track_ids: IntArray, boxes: npt.NDArray[np.float32]) -> F64:
+    def update(self, t: float, track_ids: IntArray, boxes: FloatArray) -> Float64Array:
         self._objects = [o for o in self._objects if 0.0 <= t - o.last <= self.grace_s]
         by_track = {o.track_id: o for o in self._objects if o.track_id >= 0}
         matched: list[_Presence | None] = [by_track.get(int(tid)) if tid >= 0 else None for tid in track_ids.tolist()]
@@ -197,7 +176,7 @@ class DwellTimer:
             first[i] = obj.first
         return first
 
-    def _rematch(self, matched: list[_Presence | None], track_ids: IntArray, boxes: npt.NDArray[np.float32]) -> None:
+    def _rematch(self, matched: list[_Presence | None], track_ids: IntArray, boxes: FloatArray) -> None:
         taken = {id(o) for o in matched if o is not None}
         free = [o for o in self._objects if id(o) not in taken and (o.track_id < 0 or o.track_id not in track_ids)]
         rows = [i for i, o in enumerate(matched) if o is None]
@@ -210,7 +189,7 @@ class DwellTimer:
             matched[rows[r]] = free[c]
 
 
-def nms_any_label(xyxy: npt.NDArray[np.float32], confidence: npt.NDArray[np.float32], iou: float) -> IntArray:
+def nms_any_label(xyxy: FloatArray, confidence: FloatArray, iou: float) -> IntArray:
     """Indices kept by class-agnostic greedy NMS (highest confidence first), in descending confidence order."""
     order = np.argsort(-confidence, kind="stable")
     if len(order) <= 1:

@@ -10,11 +10,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from pipelines.config.rules import EbikeIndoorRule
+from pipelines.rules.base import SingleFrame
 from pipelines.rules.common import WatchedZone, ZonePresence
 
 
 class EbikeIndoor(ZonePresence):
     type = "ebike_indoor"
+    needs_every_frame = False
+    uses_static_scene = False
+    dwell_s = 0.0
+    single_frame = SingleFrame()
 
     def __init__(
         self, key: str, params: EbikeIndoorRule, zones: Sequence[WatchedZone], *, tracked: bool = True

@@ -32,7 +32,7 @@ import numpy as np
 import numpy.typing as npt
 
 from pipelines.config.rules import ExitBlockedRule
-from pipelines.rules.base import FrameContext, Violation
+from pipelines.rules.base import FrameContext, SingleFrame, Violation
 from pipelines.rules.common import DwellTimer, WatchedZone, select
 from vision.geometry import Zone as GeoZone
 from vision.types import Detections
@@ -52,10 +52,17 @@ class _Static:
 
 class ExitBlocked:
     type = "exit_blocked"
+    needs_every_frame = False
+    single_frame = SingleFrame(
+        still={"dwell_seconds": 0.0},
+        note="dwell_seconds ignored; static-scene evidence needs video, only detected obstacles count",
+    )
 
     def __init__(self, key: str, params: ExitBlockedRule, zones: Sequence[WatchedZone]) -> None:
         self.key = key
         self.params = params
+        self.uses_static_scene = params.static_scene
+        self.dwell_s = params.dwell_seconds
         self.zones = list(zones)
         self.required_labels = frozenset(params.labels) | frozenset(params.person_labels)
         self._obstacle_labels = tuple(x for x in params.labels if x not in set(params.person_labels))

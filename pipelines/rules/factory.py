@@ -31,7 +31,7 @@ from pipelines.config.rules import (
     RuleConfig,
     SmokeFireRule,
 )
-from pipelines.rules.base import FrameContext, Rule, RuleTiming, Violation
+from pipelines.rules.base import FrameContext, Rule, RuleTiming, SingleFrame, Violation
 from pipelines.rules.common import watched_zones
 from pipelines.rules.ebike_indoor import EbikeIndoor
 from pipelines.rules.exit_blocked import ExitBlocked
@@ -91,6 +91,17 @@ def build_rule(key: str, params: RuleConfig, camera: CameraConfig, *, tracked: b
     raise TypeError(f"unknown rule parameters {type(params).__name__}")  # pragma: no cover
 
 
+_SINGLE_FRAME: dict[str, SingleFrame] = {
+    cls.type: cls.single_frame
+    for cls in (NoHelmet, ExitBlocked, EbikeIndoor, SmokeFire, Intrusion, Loitering, LineCrossing)
+}
+
+
+def single_frame_facts(params: RuleConfig) -> SingleFrame:
+    """What the rule type of `params` does on one still image (declared on the rule class)."""
+    return _SINGLE_FRAME[params.type]
+
+
 def build_rules(camera: CameraConfig, *, tracked: bool = True) -> list[Rule]:
     """The camera's enabled rules, in config order, each with its stable `key`."""
     return [build_rule(key, params, camera, tracked=tracked) for _, params, key in rule_keys(camera)]
@@ -142,9 +153,7 @@ class CameraRules:
 
     def reset(self) -> None:
         for rule in self.rules:
-            reset = getattr(rule, "reset", None)
-            if callable(reset):
-                reset()
+            rule.reset()
 
 
 # ---------------------------------------------------------------- labels and models

@@ -9,11 +9,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from pipelines.config.rules import IntrusionRule
+from pipelines.rules.base import SingleFrame
 from pipelines.rules.common import WatchedZone, ZonePresence
 
 
 class Intrusion(ZonePresence):
     type = "intrusion"
+    needs_every_frame = False
+    uses_static_scene = False
+    dwell_s = 0.0
+    single_frame = SingleFrame()
 
     def __init__(self, key: str, params: IntrusionRule, zones: Sequence[WatchedZone], *, tracked: bool = True) -> None:
         super().__init__(key, params.labels, zones, min_confidence=params.min_confidence, tracked=tracked)

@@ -19,7 +19,7 @@ import numpy as np
 import numpy.typing as npt
 
 from pipelines.config.rules import LineCrossingRule
-from pipelines.rules.base import FrameContext, Violation
+from pipelines.rules.base import FrameContext, SingleFrame, Violation
 from pipelines.rules.common import select, subject_violations
 from vision.geometry import DirectedLine, normalise_points
 
@@ -35,6 +35,12 @@ class _Last:
 
 class LineCrossing:
     type = "line_crossing"
+    needs_every_frame = True  # a crossing needs the positions on both sides of the line
+    uses_static_scene = False
+    dwell_s = 0.0
+    single_frame = SingleFrame(
+        evaluated=False, note="not evaluated: line_crossing needs a track's movement between frames"
+    )
 
     def __init__(self, key: str, params: LineCrossingRule, *, tracked: bool = True) -> None:
         self.key = key

@@ -13,16 +13,22 @@ from collections.abc import Sequence
 import numpy as np
 
 from pipelines.config.rules import LoiteringRule
-from pipelines.rules.base import FrameContext, Violation
+from pipelines.rules.base import FrameContext, SingleFrame, Violation
 from pipelines.rules.common import DwellTimer, WatchedZone, select, subject_violations
 
 
 class Loitering:
     type = "loitering"
+    needs_every_frame = False
+    uses_static_scene = False
+    single_frame = SingleFrame(
+        evaluated=False, note="not evaluated: loitering needs one track's dwell time over many frames"
+    )
 
     def __init__(self, key: str, params: LoiteringRule, zones: Sequence[WatchedZone], *, tracked: bool = True) -> None:
         self.key = key
         self.params = params
+        self.dwell_s = params.dwell_seconds
         self.zones = list(zones)
         self.tracked = tracked
         self.required_labels = frozenset(params.labels)

@@ -27,10 +27,10 @@ import numpy as np
 import numpy.typing as npt
 
 from pipelines.config.rules import NoHelmetRule
-from pipelines.rules.base import FrameContext, Violation
-from pipelines.rules.common import IntArray, WatchedZone, nms_any_label, select, subject_violations
+from pipelines.rules.base import FrameContext, SingleFrame, Violation
+from pipelines.rules.common import WatchedZone, nms_any_label, select, subject_violations
 from vision.track.matching import assign
-from vision.types import Detections
+from vision.types import Detections, IntArray
 
 HEAD_NMS_IOU = 0.5
 HEAD_ABOVE = 0.05
@@ -66,6 +66,10 @@ def associate_heads(
 
 class NoHelmet:
     type = "no_helmet"
+    needs_every_frame = False
+    uses_static_scene = False
+    dwell_s = 0.0
+    single_frame = SingleFrame()
 
     def __init__(self, key: str, params: NoHelmetRule, zones: Sequence[WatchedZone], *, tracked: bool = True) -> None:
         self.key = key

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from pipelines.config.rules import SmokeFireRule
-from pipelines.rules.base import FrameContext, Violation
+from pipelines.rules.base import FrameContext, SingleFrame, Violation
 from pipelines.rules.common import WatchedZone, select
 from vision.types import Detections
 
@@ -33,6 +33,10 @@ class _Window:
 
 class SmokeFire:
     type = "smoke_fire"
+    needs_every_frame = True  # faint smoke may not pass the motion gate's change threshold
+    uses_static_scene = False
+    dwell_s = 0.0
+    single_frame = SingleFrame(still={"k": 1, "n": 1}, note="k-of-n vote reduced to this frame")
 
     def __init__(self, key: str, params: SmokeFireRule, zones: Sequence[WatchedZone]) -> None:
         self.key = key

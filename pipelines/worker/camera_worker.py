@@ -9,12 +9,15 @@ config change.
 
 Embedded mode (`safewatch run`): the source is the config directory and the worker runs every enabled camera.
 
+Each camera's frame loop is `CameraPipeline.run`; the worker stops it with a `StopSignal` that names the way out
+(`Exit`, pipelines/camera/pipeline.py). Its lifecycle is one `CameraState` (pipelines/camera/state.py), which
+`status()` reports and the metrics and `GET /v1/workers` derive from.
+
 Distributed mode (`safewatch worker`, `distributed=Distributed(leases, state)`): the configs come from Redis and the
 worker runs only the cameras it holds a lease on (pipelines/distributed/leases.py: claim up to a fair share, renew,
-hand over
-extras). A camera stops in one of three ways:
+hand over extras). A camera stops in one of three ways:
 - *finish* (removed, disabled, config changed): open incidents are closed, as in embedded mode;
-- *handover* (rebalancing, clean shutdown): incidents stay open; the evidence recorder is flushed and the incident
+- *hand over* (rebalancing, clean shutdown): incidents stay open; the evidence recorder is flushed and the incident
   state saved (pipelines/distributed/incident_state.py) before the lease is released, so the next owner continues them;
 - *abandon* (lease lost): nothing more is published; the new owner has the state.
 The incident state of each camera is saved to Redis on every event and about once a second while it changes, and is
@@ -29,34 +32,34 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from enum import StrEnum
 from pathlib import Path
 
 import redis
 
 from pipelines.camera.assemble import CameraRuntime, EvidenceOptions, PipelineConfigError, build_runtime
-from pipelines.camera.pipeline import CameraPipeline, EventSink
+from pipelines.camera.pipeline import CameraPipeline, EventSink, Exit, StopSignal
+from pipelines.camera.state import CameraState
 from pipelines.config.camera import CameraConfig
 from pipelines.config.source import ConfigSource, DirConfigSource
-from pipelines.distributed.incident_state import IncidentStateStore, StateSaver, restore_grace
+from pipelines.distributed.incident_state import IncidentStateStore, StateSaver
 from pipelines.distributed.leases import LeaseManager, WorkerLoad
-from pipelines.events import IncidentEvent
 from vision.detect.batcher import BatcherPool
 from vision.detect.errors import ModelError
 from vision.detect.registry import ModelRegistry
 from vision.media.clip_writer import ClipWriter
-from vision.sources import EndOfStream, SourceError
-from vision.types import Frame
+from vision.sources import SourceError
 
 log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
 class CameraStatus:
+    """One camera as the worker reports it (metrics, heartbeats and `GET /v1/workers` are built from these)."""
+
     camera_id: str
-    state: str
+    state: CameraState
     fps: float
     lag_s: float
     frames: int
@@ -73,24 +76,28 @@ class Distributed:
     state: IncidentStateStore
 
 
-class Exit(StrEnum):
-    finish = "finish"
-    handover = "handover"
-    abandon = "abandon"
-
-
 @dataclass
 class _Running:
+    """One camera of this worker. `phase` is the worker's part of its lifecycle: STARTING until its pipeline is
+    built, CONNECTING once it runs (from then on its source reports the state: see `state`), STOPPED when a file
+    played to its end (not restarted), ERROR when it cannot run or crashed (`error` says why; restarted with
+    back-off). `stop` stops its run and says how the run ends."""
+
     config: CameraConfig
     digest: str
-    stop: threading.Event = field(default_factory=threading.Event)
+    stop: StopSignal = field(default_factory=StopSignal)
     thread: threading.Thread | None = None
     runtime: CameraRuntime | None = None
+    phase: CameraState = CameraState.STARTING
     error: str | None = None
     restarts: int = 0
     next_try: float = 0.0
-    finished: bool = False  # a file played once to its end: not restarted
-    exit: Exit = Exit.finish
+
+    @property
+    def state(self) -> CameraState:
+        if self.phase is CameraState.CONNECTING and self.runtime is not None:
+            return CameraState.of_source(self.runtime.source.state)
+        return self.phase
 
 
 class CameraWorker:
@@ -148,10 +155,9 @@ class CameraWorker:
         with self._lock:
             running = list(self._cameras.values())
             self._cameras.clear()
-        how = Exit.handover if self.distributed is not None else Exit.finish
+        how = Exit.HANDOVER if self.distributed is not None else Exit.FINISH
         for r in running:
-            r.exit = how
-            r.stop.set()
+            r.stop.request(how)
         for r in running:
             self._halt(r, how, timeout)
         if self.distributed is not None:
@@ -173,13 +179,13 @@ class CameraWorker:
             new = wanted.get(cam_id)
             if new is None or new.config_hash() != r.digest:
                 log.info("camera %s: %s", cam_id, "removed or disabled" if new is None else "config changed")
-                self._drop(cam_id, r, Exit.finish)
+                self._drop(cam_id, r, Exit.FINISH)
         for cam_id, cfg in wanted.items():
             with self._lock:
                 running = self._cameras.get(cam_id)
             if running is None:
                 self._launch(cfg)
-            elif not running.finished and (running.thread is None or not running.thread.is_alive()):
+            elif running.phase is not CameraState.STOPPED and (running.thread is None or not running.thread.is_alive()):
                 self._relaunch(running)
 
     def _lease_round(self, configs: dict[str, CameraConfig], leases: LeaseManager) -> dict[str, CameraConfig]:
@@ -189,10 +195,10 @@ class CameraWorker:
         held = leases.held()
         for cam_id, r in current.items():
             if cam_id not in held:
-                self._drop(cam_id, r, Exit.abandon)
+                self._drop(cam_id, r, Exit.ABANDON)
             elif cam_id not in configs:
                 log.info("camera %s: removed or disabled", cam_id)
-                self._drop(cam_id, r, Exit.finish)
+                self._drop(cam_id, r, Exit.FINISH)
                 assert self.distributed is not None
                 self.distributed.state.delete(cam_id, leases.id)
                 leases.release(cam_id)
@@ -204,7 +210,7 @@ class CameraWorker:
             with self._lock:
                 extra = self._cameras.get(cam_id)
             if extra is not None:
-                self._drop(cam_id, extra, Exit.handover)
+                self._drop(cam_id, extra, Exit.HANDOVER)
             leases.release(cam_id)
         return {cam_id: configs[cam_id] for cam_id in sorted(plan.owned - set(plan.release))}
 
@@ -223,15 +229,13 @@ class CameraWorker:
     def _relaunch(self, r: _Running) -> None:
         if r.restarts and time.monotonic() < r.next_try:
             return
-        r.stop = threading.Event()
+        r.stop = StopSignal()
         r.thread = threading.Thread(target=self._run_camera, args=(r,), name=f"camera-{r.config.id}", daemon=True)
         r.thread.start()
 
     def _run_camera(self, r: _Running) -> None:
-        saver: StateSaver | None = None
+        saver = StateSaver(self.distributed.state, r.config.id, self.id) if self.distributed is not None else None
         try:
-            if self.distributed is not None:
-                saver = StateSaver(self.distributed.state, r.config.id, self.id)
             r.runtime = build_runtime(
                 r.config,
                 self.registry,
@@ -243,30 +247,30 @@ class CameraWorker:
                 on_inference=self.on_inference,
                 batching=self.batching,
             )
-            r.error = None
+            r.error, r.phase = None, CameraState.CONNECTING
             if saver is not None:
                 self._restore(r.config, r.runtime.pipeline, saver)
             r.runtime.source.open()
             if r.runtime.record is not None:
                 r.runtime.record.open()
-            if saver is None:
-                r.runtime.pipeline.run(r.runtime.source, r.stop)
-            else:
-                self._drive(r, r.runtime, saver)
-            r.finished = not r.runtime.source.live
+            stats = r.runtime.pipeline.run(r.runtime.source, r.stop, on_frame=saver.on_frame if saver else None)
+            if stats.exit is Exit.HANDOVER and saver is not None:
+                self._save_for_next_owner(r.config.id, saver)
+            if not r.runtime.source.live:
+                r.phase = CameraState.STOPPED
         except (PipelineConfigError, ModelError) as exc:
-            r.error = str(exc)
+            r.error, r.phase = str(exc), CameraState.ERROR
             log.error("camera %s cannot run: %s", r.config.id, exc)
         except SourceError as exc:
-            r.error = str(exc)
+            r.error, r.phase = str(exc), CameraState.ERROR
             log.error("camera %s source failed: %s", r.config.id, exc)
         except Exception as exc:  # the watchdog: one camera's bug must not take the worker down
-            r.error = f"{type(exc).__name__}: {exc}"
+            r.error, r.phase = f"{type(exc).__name__}: {exc}", CameraState.ERROR
             log.exception("camera %s crashed", r.config.id)
         finally:
             if r.runtime is not None:
                 r.runtime.close()
-            if not r.stop.is_set() and not r.finished:
+            if not r.stop.is_set() and r.phase is not CameraState.STOPPED:
                 r.restarts += 1
                 r.next_try = time.monotonic() + min(60.0, 2.0 ** min(r.restarts, 6))
 
@@ -275,36 +279,21 @@ class CameraWorker:
         saver.bind(pipeline.incidents)
         state = self.distributed.state.load(cfg.id)
         if state is not None and (state.incidents or state.cooldowns):
-            pipeline.incidents.restore_state(state, grace_seconds=restore_grace(cfg))
+            pipeline.incidents.restore_state(state, grace_seconds=pipeline.warmup_s())
             log.info("camera %s: continuing %d incident(s) from the previous owner", cfg.id, len(state.incidents))
 
-    def _drive(self, r: _Running, rt: CameraRuntime, saver: StateSaver) -> None:
-        """The distributed frame loop: like `CameraPipeline.run`, but the way out depends on `r.exit`."""
-        last: Frame | None = None
-        while not r.stop.is_set():
-            try:
-                frame = rt.source.read(timeout=0.5)
-            except EndOfStream:
-                break
-            if frame is not None:
-                rt.pipeline.process(frame)
-                saver.tick()
-                last = frame
-        if r.exit is Exit.finish:
-            rt.pipeline.finish(last)
-        elif r.exit is Exit.handover:
-            if rt.pipeline.evidence is not None:
-                _publish(rt.pipeline, rt.pipeline.evidence.close(15.0))
-            if self.distributed is not None:  # right after a Redis outage the lease may still need re-taking
-                try:
-                    self.distributed.leases.renew()
-                except redis.RedisError as exc:
-                    log.warning("camera %s: lease not renewed before the hand-over: %s", r.config.id, exc)
-            saver.save(force=True)
+    def _save_for_next_owner(self, camera_id: str, saver: StateSaver) -> None:
+        """After a hand-over run: save the incident state the next owner continues (the lease first: right after a
+        Redis outage it may still need re-taking, and the save is fenced by it)."""
+        assert self.distributed is not None
+        try:
+            self.distributed.leases.renew()
+        except redis.RedisError as exc:
+            log.warning("camera %s: lease not renewed before the hand-over: %s", camera_id, exc)
+        saver.save(force=True)
 
-    def _halt(self, r: _Running, how: Exit = Exit.finish, timeout: float = 15.0) -> None:
-        r.exit = how
-        r.stop.set()
+    def _halt(self, r: _Running, how: Exit = Exit.FINISH, timeout: float = 15.0) -> None:
+        r.stop.request(how)
         if r.runtime is not None:
             r.runtime.source.close()
         if r.thread is not None:
@@ -315,8 +304,7 @@ class CameraWorker:
         with self._lock:
             r = self._cameras.get(camera_id)
         if r is not None:
-            r.exit = Exit.abandon
-            r.stop.set()
+            r.stop.request(Exit.ABANDON)
 
     def _watch(self) -> None:
         failing = False
@@ -344,15 +332,14 @@ class CameraWorker:
         for r in running:
             rt = r.runtime
             if rt is None:
-                out.append(
-                    CameraStatus(r.config.id, "starting" if r.error is None else "error", 0, 0, 0, 0, 0, r.error)
-                )
+                out.append(CameraStatus(r.config.id, r.state, 0, 0, 0, 0, 0, r.error))
                 continue
             st, src = rt.pipeline.stats, rt.source.stats
             lag = max(0.0, now - st.last_wall) if st.last_wall else 0.0
-            state = rt.source.state.value if r.error is None else "error"
             out.append(
-                CameraStatus(r.config.id, state, st.fps(), lag, st.frames, src.frames_dropped, src.reconnects, r.error)
+                CameraStatus(
+                    r.config.id, r.state, st.fps(), lag, st.frames, src.frames_dropped, src.reconnects, r.error
+                )
             )
         return out
 
@@ -364,13 +351,3 @@ class CameraWorker:
             fps=sum(s.fps for s in status),
             lag_s=max((s.lag_s for s in status), default=0.0),
         )
-
-
-def _publish(pipeline: CameraPipeline, events: Iterable[IncidentEvent]) -> None:
-    """Send events to the pipeline's sinks, isolated like `CameraPipeline` does."""
-    for event in events:
-        for sink in pipeline.sinks:
-            try:
-                sink.handle(event)
-            except Exception:
-                log.exception("sink %s failed on event %s", type(sink).__name__, event.event_key)

@@ -11,10 +11,11 @@ import redis
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
-from api.app import create_app
 from api.auth import Role
-from api.distributed import RedisWorkers, connect
+from api.distributed import RedisWorkers
 from api.metrics import Metrics
+from api.service_api import ApiService
+from pipelines.bus.redis_client import connect
 from pipelines.distributed.leases import LeaseConfig, LeaseManager, WorkerLoad
 from tests.api.conftest import add_keys, make_settings, store_of
 from tests.fixtures.redis import RedisNamespace, RedisServer
@@ -75,11 +76,11 @@ def test_metrics_endpoint_serves_worker_gauges_and_survives_redis_outage(
     server = redis_server_factory()  # private: this test stops it
     client = connect(server.url, timeout_s=1.0)
     _beat(client, "sw", "w1", WorkerLoad(cameras=["gate-3"], fps=4.0, lag_s=0.5))
-    workers = RedisWorkers(client, "sw")
-    app = create_app(make_settings(tmp_path, f"sqlite:///{tmp_path / 'store.db'}"), workers=workers)
-    app.state.ctx.metrics.watch_workers(workers)  # what `safewatch api` does
-    viewer = add_keys(store_of(app))[Role.viewer]
-    with TestClient(app) as http:
+    (tmp_path / "cameras").mkdir()
+    settings = make_settings(tmp_path, f"sqlite:///{tmp_path / 'store.db'}", redis_url=server.url, redis_prefix="sw")
+    service = ApiService(settings)  # what `safewatch api` serves
+    viewer = add_keys(store_of(service.app))[Role.viewer]
+    with TestClient(service.app) as http:
         text = http.get("/metrics", headers={"X-API-Key": viewer}).text
         assert 'safewatch_camera_worker{camera="gate-3",worker="w1"} 1.0' in text
         assert 'safewatch_worker_fps{host="host-w1",worker="w1"} 4.0' in text
@@ -88,6 +89,7 @@ def test_metrics_endpoint_serves_worker_gauges_and_survives_redis_outage(
         down = http.get("/metrics", headers={"X-API-Key": viewer})
         assert down.status_code == 200 and time.monotonic() - started < 5  # the store gauges still answer
         assert "safewatch_incidents" in down.text and "safewatch_worker_fps" not in down.text
+    service.close()
 
 
 def test_workers_route_says_503_when_redis_is_unreachable(tmp_path: Path) -> None:
@@ -99,13 +101,13 @@ def test_workers_route_says_503_when_redis_is_unreachable(tmp_path: Path) -> Non
     from api.app import create_app
     from api.distributed import RedisWorkers
     from api.settings import Settings
-    from pipelines.distributed.leases import client_from_url
+    from pipelines.bus.redis_client import redis_client
     from tests.api.conftest import add_keys
 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]  # nothing listens here once the socket is closed
-    client = client_from_url(f"redis://127.0.0.1:{port}/0")
+    client = redis_client(f"redis://127.0.0.1:{port}/0")
     settings = Settings(data_dir=tmp_path / "data", config_dir=tmp_path / "cams", webhook_dispatcher=False)
     app = create_app(settings, workers=RedisWorkers(client, "swtest-down"))
     keys = add_keys(app.state.ctx.store)

@@ -50,8 +50,8 @@ def _camera_yaml(url: str) -> dict[str, Any]:
 class Running:
     """An EmbeddedService with its HTTP server in a thread."""
 
-    def __init__(self, settings: Settings, models_dir: Path) -> None:
-        self.service = EmbeddedService(settings, models_dir=models_dir)
+    def __init__(self, settings: Settings) -> None:
+        self.service = EmbeddedService(settings)
         config = uvicorn.Config(
             self.service.app, host="127.0.0.1", port=settings.port, log_level="warning", timeout_graceful_shutdown=2
         )
@@ -98,14 +98,15 @@ def test_camera_to_api_sse_and_webhook_across_restart(
     settings = Settings(
         data_dir=tmp_path / "data",
         config_dir=config_dir,
+        models_dir=repo_root / "models",
         port=_free_port(),
         webhook_poll_interval_s=0.1,
         webhook_backoff_base_s=0.1,
         webhook_backoff_max_s=0.5,
         sse_poll_interval_s=0.2,
     )
-    run = Running(settings, repo_root / "models").start()
-    with run.service.app.state.ctx.store.session() as session:
+    run = Running(settings).start()
+    with run.service.store.session() as session:
         _row, key = create_key(session, role="admin", name="e2e")
     headers = {"X-API-Key": key}
     secret = "e2e-secret"
@@ -132,7 +133,7 @@ def test_camera_to_api_sse_and_webhook_across_restart(
         run.stop()  # closes the open incident, writes its clip, drains the bus into the store
 
     # Restart on the same data dir: the camera comes back, the webhook outbox resumes.
-    run2 = Running(settings, repo_root / "models").start()
+    run2 = Running(settings).start()
     try:
         detail = httpx.get(f"{run2.base}/v1/incidents/{incident['id']}", headers=headers).json()
         assert detail["status"] == "closed" and detail["clip_url"], detail

@@ -9,7 +9,7 @@ import pytest
 
 from cli.main import main
 from tests.vision.detect.helpers import DEFAULT, built_default_models_dir
-from tests.vision.detect.test_evaluate import coco_dict, write_coco
+from tests.vision.detect.test_coco_eval import coco_dict, write_coco
 
 
 @pytest.fixture(scope="module")

@@ -1,5 +1,6 @@
 """`safewatch run` as users run it: a subprocess on a camera config dir; incidents appear in the API; Ctrl-C (SIGINT)
-stops it cleanly — the open incident is closed, its clip and manifest are written, the process exits 0."""
+stops it cleanly — the open incident is closed, its clip and manifest are written, the process exits 0. And its
+flags reach every part of the service (`--models-dir` serves the cameras and the API alike)."""
 
 from __future__ import annotations
 
@@ -13,12 +14,20 @@ import time
 from pathlib import Path
 from typing import Any
 
+import cv2
 import httpx
+import numpy as np
 import pytest
 import yaml
+from fastapi.testclient import TestClient
 
+from api.service import EmbeddedService
+from api.settings import Settings
 from api.store.db import Store
 from api.store.incidents import get_incident
+from api.store.keys import create_key
+from cli.common import read_settings
+from cli.main import build_parser
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -100,3 +109,23 @@ def test_run_serves_incidents_and_stops_cleanly_on_ctrl_c(tmp_path: Path, repo_r
 def _key(path: Path) -> str | None:
     match = re.search(r"admin API key \(shown once\): (sw_\S+)", path.read_text(encoding="utf-8"))
     return match.group(1) if match else None
+
+
+def test_models_dir_flag_serves_the_cameras_and_the_api(tmp_path: Path) -> None:
+    """`run --models-dir X`: the API's registry (POST /v1/detect, camera checks) is the cameras' registry, on X.
+
+    X holds no model card, so detect must answer 503 "no default person model" — with ./models it would detect."""
+    models, cameras = tmp_path / "models", tmp_path / "cameras"
+    models.mkdir()
+    cameras.mkdir()
+    argv = ["run", "--models-dir", str(models), "--config-dir", str(cameras), "--data-dir", str(tmp_path / "data")]
+    service = EmbeddedService(read_settings(Settings, build_parser().parse_args(argv)))
+    registry = service.app.state.ctx.registry
+    assert registry is service.worker.registry and registry.models_dir == models
+    with service.store.session() as session:
+        _row, key = create_key(session, role="platform", name="detect")
+    ok, jpeg = cv2.imencode(".jpg", np.full((64, 64, 3), 128, dtype=np.uint8))
+    assert ok
+    with TestClient(service.app) as http:
+        r = http.post("/v1/detect", files={"file": ("x.jpg", jpeg.tobytes(), "image/jpeg")}, headers={"X-API-Key": key})
+    assert r.status_code == 503 and "person" in r.text, r.text

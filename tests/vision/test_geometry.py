@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from vision.geometry import (
+    Anchor,
     DirectedLine,
     GeometryError,
     Zone,
@@ -64,12 +65,21 @@ def test_point_in_polygon(polygon: list[list[float]], point: tuple[float, float]
 @pytest.mark.parametrize(
     ("polygon", "message"),
     [
-        ([[0.1, 0.1], [0.5, 0.5]], "at least 3"),
-        ([[0.1, 0.1], [0.5, 0.5], [0.9, 0.9]], "zero area"),
-        ([[0.1, 0.1], [0.5, 0.1], [0.5, 0.1], [0.5, 0.5]], "repeated"),
-        ([[0.1, 0.1], [1.5, 0.1], [0.5, 0.5]], r"\[0, 1\]"),
-        ([[0.1, -0.1], [0.5, 0.1], [0.5, 0.5]], r"\[0, 1\]"),
-        ([[0.1, 0.1], [0.6, 0.5], [0.6, 0.1], [0.1, 0.4]], "intersects itself"),  # bow tie
+        ([[0.1, 0.1], [0.5, 0.5]], "polygon needs at least 3 points, got 2"),
+        (
+            [[0.1, 0.1], [1.5, 0.1], [0.5, 0.5]],
+            r"point 1 \[1.5, 0.1\] is outside the normalised range \[0, 1\]",
+        ),
+        ([[0.1, -0.1], [0.5, 0.1], [0.5, 0.5]], r"polygon point 0 .* \[0, 1\]"),
+        ([[0.1, 0.1], [0.5, 0.1], [0.5, 0.1], [0.5, 0.5]], r"points 1 and 2 are identical \(a zero-length edge\)"),
+        ([*SQUARE, SQUARE[0]], r"points 4 and 0 are identical \(.*do not repeat the first point\)"),  # closed ring
+        ([[0.1, 0.1], [0.5, 0.5], [0.9, 0.9]], "edges 2-0 and 0-1 fold back over each other at point 0"),
+        # a spike: out along the bottom edge and back (zero width, so no crossing, but not a simple polygon)
+        ([[0.2, 0.2], [0.6, 0.2], [0.6, 0.6], [0.2, 0.6], [0.2, 0.9]], "edges 3-4 and 4-0 fold back"),
+        ([[0.1, 0.1], [0.6, 0.5], [0.6, 0.1], [0.1, 0.4]], "polygon is self-intersecting: edge 0-1 meets edge 2-3"),
+        # touching: vertex 4 lies on edge 0-1 (a figure 8 pinched at one point)
+        ([[0.1, 0.1], [0.9, 0.1], [0.9, 0.5], [0.6, 0.5], [0.5, 0.1], [0.4, 0.5], [0.1, 0.5]], "edge 0-1 meets edge"),
+        ([[0.1, 0.1], [0.1005, 0.1], [0.1, 0.1005]], r"\(near\) zero area: 1.3e-07 of the frame, less than 1e-06"),
         ([[0.1, float("nan")], [0.5, 0.1], [0.5, 0.5]], "non-finite"),
         ([0.1, 0.2, 0.3], "pairs"),
         ("abc", "pairs"),
@@ -80,16 +90,23 @@ def test_invalid_polygons(polygon: object, message: str) -> None:
         validate_polygon(polygon)  # type: ignore[arg-type]
 
 
-def test_closed_ring_is_accepted() -> None:
-    assert validate_polygon([*SQUARE, SQUARE[0]]).shape == (4, 2)
+def test_polygon_messages_start_with_the_given_name() -> None:
+    with pytest.raises(GeometryError, match=r"^zone 'lane' polygon is self-intersecting: edge 0-1 meets edge 2-3$"):
+        Zone([[0.1, 0.1], [0.6, 0.5], [0.6, 0.1], [0.1, 0.4]], name="lane")
+
+
+def test_anchor_values_are_the_yaml_names() -> None:
+    assert [a.value for a in Anchor] == ["bottom_center", "center", "overlap"]
+    assert Zone(SQUARE, anchor="overlap").anchor is Anchor.OVERLAP  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(
     ("options", "message"),
     [
-        ({"anchor": "top_left"}, "unknown anchor"),
-        ({"min_height": 1.0}, "min_height"),
-        ({"min_height": -0.1}, "min_height"),
+        ({"anchor": "top_left"}, "unknown anchor 'top_left' \\(one of bottom_center, center, overlap\\)"),
+        ({"anchor": "box_overlap"}, "unknown anchor"),
+        ({"min_size": 0.0}, "min_size"),
+        ({"min_size": 1.01}, "min_size"),
         ({"min_overlap": 0.0}, "min_overlap"),
         ({"labels": []}, "labels is empty"),
     ],
@@ -109,14 +126,14 @@ def test_invalid_zone_options(options: dict[str, object], message: str) -> None:
         ((300, 150, 340, 300), "bottom_center", True),  # feet exactly on the bottom edge
         ((580, 150, 620, 250), "bottom_center", True),  # bottom centre x=600 on the right edge
         ((590, 150, 630, 250), "center", False),
-        ((100, 150, 300, 250), "box_overlap", True),  # half the box inside, min_overlap 0.5
-        ((100, 150, 290, 250), "box_overlap", False),  # 90/190 < 0.5
-        ((150, 50, 650, 350), "box_overlap", True),  # zone inside a bigger box: 80000/150000 ≥ 0.5
-        ((100, 50, 700, 450), "box_overlap", False),  # 80000/240000 < 0.5
+        ((100, 150, 300, 250), "overlap", True),  # half the box inside, min_overlap 0.5
+        ((100, 150, 290, 250), "overlap", False),  # 90/190 < 0.5
+        ((150, 50, 650, 350), "overlap", True),  # zone inside a bigger box: 80000/150000 ≥ 0.5
+        ((100, 50, 700, 450), "overlap", False),  # 80000/240000 < 0.5
     ],
 )
 def test_anchors(box: tuple[float, float, float, float], anchor: str, inside: bool) -> None:
-    zone = Zone(SQUARE, anchor=anchor)  # type: ignore[arg-type]
+    zone = Zone(SQUARE, anchor=Anchor(anchor))
     assert zone.contains(dets([box]), 1000, 500).tolist() == [inside]
 
 
@@ -147,12 +164,12 @@ def test_overlap_fraction_concave() -> None:
 
 def test_min_overlap_threshold_is_configurable() -> None:
     d = dets([(100, 100, 300, 300), (400, 200, 800, 400)])  # 0.5 and 0.25
-    assert Zone(SQUARE, anchor="box_overlap", min_overlap=0.2).contains(d, 1000, 500).tolist() == [True, True]
-    assert Zone(SQUARE, anchor="box_overlap", min_overlap=0.3).contains(d, 1000, 500).tolist() == [True, False]
-    assert Zone(SQUARE, anchor="box_overlap", min_overlap=0.9).contains(d, 1000, 500).tolist() == [False, False]
+    assert Zone(SQUARE, anchor=Anchor.OVERLAP, min_overlap=0.2).contains(d, 1000, 500).tolist() == [True, True]
+    assert Zone(SQUARE, anchor=Anchor.OVERLAP, min_overlap=0.3).contains(d, 1000, 500).tolist() == [True, False]
+    assert Zone(SQUARE, anchor=Anchor.OVERLAP, min_overlap=0.9).contains(d, 1000, 500).tolist() == [False, False]
 
 
-def test_label_filter_and_min_height() -> None:
+def test_label_filter_and_min_size() -> None:
     d = dets(
         [(300, 100, 340, 250), (300, 200, 340, 250), (400, 100, 500, 250), (400, 100, 500, 250)],
         ["person", "person", "truck", "bicycle"],
@@ -160,8 +177,11 @@ def test_label_filter_and_min_height() -> None:
     assert Zone(SQUARE).contains(d, 1000, 500).tolist() == [True, True, True, True]
     assert Zone(SQUARE, labels=["person"]).contains(d, 1000, 500).tolist() == [True, True, False, False]
     assert Zone(SQUARE, labels=("truck", "bicycle")).contains(d, 1000, 500).tolist() == [False, False, True, True]
-    # min_height 0.2 of 500 px = 100 px: the 50-px person is ignored
-    assert Zone(SQUARE, min_height=0.2).contains(d, 1000, 500).tolist() == [True, False, True, True]
+    # min_size 0.2 of 500 px = 100 px: the 50-px person is ignored
+    assert Zone(SQUARE, min_size=0.2).contains(d, 1000, 500).tolist() == [True, False, True, True]
+    # min_size 1.0: only boxes as tall as the frame
+    full = dets([(300, 0, 340, 500), (300, 1, 340, 500)])
+    assert Zone([[0, 0], [1, 0], [1, 1], [0, 1]], min_size=1.0).contains(full, 1000, 500).tolist() == [True, False]
 
 
 def test_empty_detections_and_cache_per_size() -> None:
@@ -183,7 +203,7 @@ def test_raster_area_matches_polygon_area(w: int, h: int) -> None:
 
 
 def test_tiny_zone_still_covers_a_pixel() -> None:
-    mask = rasterise(validate_polygon([[0.5, 0.5], [0.501, 0.5], [0.501, 0.501]]), 160, 120)
+    mask = rasterise(validate_polygon([[0.5, 0.5], [0.502, 0.5], [0.502, 0.502]]), 160, 120)
     assert mask.sum() == 1
 
 

@@ -6,22 +6,21 @@ import pathlib
 
 import av
 import numpy as np
-import numpy.typing as npt
 import pydantic
 import pytest
 
 from vision.geometry import Zone
 from vision.motion import MotionGate, MotionGateConfig, StaticSceneConfig, StaticSceneModel, small_gray
+from vision.types import FloatArray, ImageArray
 
 W, H = 320, 240
-Image = npt.NDArray[np.uint8]
 
 
-def rgb(f: av.VideoFrame) -> Image:
+def rgb(f: av.VideoFrame) -> ImageArray:
     return np.asarray(f.to_ndarray(format="rgb24"), dtype=np.uint8)
 
 
-def background(seed: int = 0) -> npt.NDArray[np.float32]:
+def background(seed: int = 0) -> FloatArray:
     rng = np.random.default_rng(seed)
     coarse = rng.uniform(60, 180, size=(H // 16, W // 16)).astype(np.float32)
     return np.kron(coarse, np.ones((16, 16), dtype=np.float32))
@@ -35,7 +34,7 @@ def frame(
     boxes: list[tuple[int, int, int, int, int]] | None = None,
     gain: float = 1.0,
     noise_seed: int | None = None,
-) -> Image:
+) -> ImageArray:
     """An RGB frame: textured background, sensor noise, and solid boxes (x1, y1, x2, y2, gray value)."""
     img = BG * gain
     rng = np.random.default_rng(noise_seed if noise_seed is not None else round(t * 1000))

@@ -30,8 +30,7 @@ from dataclasses import dataclass, field
 from pydantic import BaseModel, ConfigDict, Field
 
 from vision.detect.detector import Detector
-from vision.detect.preprocess import Image
-from vision.types import Detections
+from vision.types import Detections, ImageArray
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +59,7 @@ class BatcherClosedError(RuntimeError):
 @dataclass(slots=True)
 class _Request:
     key: str
-    image: Image
+    image: ImageArray
     thresholds: Thresholds
     queued_at: float
     future: Future[Detections] = field(default_factory=Future)
@@ -139,7 +138,7 @@ class BatchingDetector:
 
     # -- requests ----------------------------------------------------------------------------------------------
     def submit(
-        self, image: Image, *, key: str, confidence: float | None = None, iou: float | None = None
+        self, image: ImageArray, *, key: str, confidence: float | None = None, iou: float | None = None
     ) -> Future[Detections]:
         """Queue one frame of camera `key`; the future gets its Detections or the exception its frame raised."""
         request = _Request(key, image, (confidence, iou), time.monotonic())
@@ -154,7 +153,7 @@ class BatchingDetector:
         return request.future
 
     def detect(
-        self, image: Image, *, key: str = "", confidence: float | None = None, iou: float | None = None
+        self, image: ImageArray, *, key: str = "", confidence: float | None = None, iou: float | None = None
     ) -> Detections:
         """Same result as `Detector.detect`; batched with other cameras' frames when there are any."""
         if self._closed:
@@ -275,10 +274,12 @@ class CameraDetector:
     def name(self) -> str:
         return self.batcher.name
 
-    def detect(self, image: Image, *, confidence: float | None = None, iou: float | None = None) -> Detections:
+    def detect(self, image: ImageArray, *, confidence: float | None = None, iou: float | None = None) -> Detections:
         return self.batcher.detect(image, key=self.camera_id, confidence=confidence, iou=iou)
 
-    def submit(self, image: Image, *, confidence: float | None = None, iou: float | None = None) -> Future[Detections]:
+    def submit(
+        self, image: ImageArray, *, confidence: float | None = None, iou: float | None = None
+    ) -> Future[Detections]:
         return self.batcher.submit(image, key=self.camera_id, confidence=confidence, iou=iou)
 
     def close(self) -> None:

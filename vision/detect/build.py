@@ -8,7 +8,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import pathlib
@@ -23,6 +22,7 @@ from vision.detect.card import DarknetBuild, ModelCard, ScriptBuild
 from vision.detect.darknet import convert_darknet
 from vision.detect.darknet_cfg import patch_yolo_masks
 from vision.detect.errors import BuildError, ModelError
+from vision.digest import sha256_file
 
 log = logging.getLogger(__name__)
 
@@ -34,14 +34,6 @@ class BuildResult:
     sha256: str
     skipped: bool  # the file already had the card's sha256
     matches_card: bool | None  # None when the card records no sha256
-
-
-def sha256_file(path: pathlib.Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def fetch_sdist(spec: str, cache_dir: pathlib.Path) -> pathlib.Path:

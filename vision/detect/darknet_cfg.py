@@ -6,11 +6,9 @@ import pathlib
 from dataclasses import dataclass, field
 
 import numpy as np
-import numpy.typing as npt
 
 from vision.detect.errors import ModelError
-
-F32 = npt.NDArray[np.float32]
+from vision.types import FloatArray
 
 
 @dataclass
@@ -67,11 +65,11 @@ class WeightReader:
         data = path.read_bytes()
         major, minor, _revision = np.frombuffer(data[:12], dtype="<i4")
         header = 20 if major * 10 + minor >= 2 else 16
-        self._values: F32 = np.frombuffer(data[header:], dtype="<f4").astype(np.float32)
+        self._values: FloatArray = np.frombuffer(data[header:], dtype="<f4").astype(np.float32)
         self._pos = 0
         self.path = path
 
-    def take(self, count: int) -> F32:
+    def take(self, count: int) -> FloatArray:
         if self._pos + count > self._values.size:
             raise ModelError(f"{self.path}: weights end early (need {count} more values at {self._pos})")
         out = self._values[self._pos : self._pos + count]

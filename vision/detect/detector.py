@@ -7,15 +7,14 @@ import pathlib
 from collections.abc import Sequence
 
 import numpy as np
-import numpy.typing as npt
 from pydantic import BaseModel, ConfigDict, Field
 
 from vision.detect.card import ModelCard
 from vision.detect.errors import ModelError
 from vision.detect.postprocess import RawDetections, decode, num_classes
-from vision.detect.preprocess import Image, Transform, check_image, prepare, target_shape, to_blob
+from vision.detect.preprocess import Transform, check_image, prepare, target_shape, to_blob
 from vision.detect.session import ModelIO, SessionConfig, inspect_session, open_session
-from vision.types import Detections
+from vision.types import Detections, FloatArray, ImageArray
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +33,7 @@ class DetectorOptions(BaseModel):
     keep_unmapped: bool = Field(default=False, description="keep classes without a semantic label (label '')")
 
 
-Batch = tuple[npt.NDArray[np.float32], list[int], list[Transform]]
+Batch = tuple[FloatArray, list[int], list[Transform]]
 
 
 class Detector:
@@ -83,11 +82,11 @@ class Detector:
             raise ModelError(f"{self.path}: card labels name classes the model does not have: {', '.join(unknown)}")
         return names
 
-    def detect(self, image: Image, *, confidence: float | None = None, iou: float | None = None) -> Detections:
+    def detect(self, image: ImageArray, *, confidence: float | None = None, iou: float | None = None) -> Detections:
         return self.detect_batch([image], confidence=confidence, iou=iou)[0]
 
     def detect_batch(
-        self, images: Sequence[Image], *, confidence: float | None = None, iou: float | None = None
+        self, images: Sequence[ImageArray], *, confidence: float | None = None, iou: float | None = None
     ) -> list[Detections]:
         """Detect on several frames; batched in one `session.run` when the model allows, else one at a time."""
         conf, nms_iou = self._thresholds(confidence, iou)
@@ -105,7 +104,7 @@ class Detector:
             self.card.thresholds.iou if nms_iou is None else nms_iou,
         )
 
-    def prepare(self, images: Sequence[Image]) -> list[Batch]:
+    def prepare(self, images: Sequence[ImageArray]) -> list[Batch]:
         """Pre-process frames into blobs: frames sharing an input shape are stacked, up to the batch limit."""
         groups: dict[tuple[int, int], list[int]] = {}
         for i, image in enumerate(images):
@@ -123,13 +122,11 @@ class Detector:
                 batches.append((to_blob([p[0] for p in prepared]), chunk, [p[1] for p in prepared]))
         return batches
 
-    def infer(self, blob: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
-        out: npt.NDArray[np.float32] = self.session.run(None, {self.io.input_name: blob})[0]
+    def infer(self, blob: FloatArray) -> FloatArray:
+        out: FloatArray = self.session.run(None, {self.io.input_name: blob})[0]
         return out
 
-    def finish(
-        self, output: npt.NDArray[np.float32], transforms: list[Transform], conf: float, iou: float
-    ) -> list[Detections]:
+    def finish(self, output: FloatArray, transforms: list[Transform], conf: float, iou: float) -> list[Detections]:
         raws = decode(output, self.card.format, conf, iou, self.options.max_detections)
         return [self._to_detections(raw, t) for raw, t in zip(raws, transforms, strict=True)]
 

@@ -25,3 +25,7 @@ class ImageError(DetectError, ValueError):
 
 class BuildError(DetectError):
     """Building a model from its recipe failed."""
+
+
+class EvalError(DetectError):
+    """Bad evaluation input: annotations file, image directory, video. The message names the file and field."""

@@ -10,12 +10,12 @@ import shutil
 import numpy as np
 import numpy.typing as npt
 
-from vision.detect.build import sha256_file
 from vision.detect.card import FROM_METADATA, KNOWN_LABELS, ModelCard, Source, dump_card
 from vision.detect.detector import Detector
 from vision.detect.errors import ModelError
 from vision.detect.postprocess import Layout
 from vision.detect.session import ModelIO, SessionConfig, inspect_session, open_session
+from vision.digest import sha256_file
 
 log = logging.getLogger(__name__)
 DEFAULT_INPUT = 640

@@ -14,11 +14,10 @@ from typing import Literal
 
 import cv2
 import numpy as np
-import numpy.typing as npt
 
 from vision.detect.errors import ImageError
+from vision.types import FloatArray, ImageArray
 
-Image = npt.NDArray[np.uint8]
 Preprocess = Literal["letterbox", "resize"]
 PAD_VALUE = 114
 
@@ -34,13 +33,13 @@ class Transform:
     frame_w: int
     frame_h: int
 
-    def to_input(self, xyxy: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+    def to_input(self, xyxy: FloatArray) -> FloatArray:
         out = xyxy.astype(np.float32, copy=True)
         out[:, 0::2] = out[:, 0::2] * self.scale_x + self.pad_x
         out[:, 1::2] = out[:, 1::2] * self.scale_y + self.pad_y
         return out
 
-    def to_frame(self, xyxy: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+    def to_frame(self, xyxy: FloatArray) -> FloatArray:
         """Map input-pixel boxes back to frame pixels and clip them to the frame."""
         out = xyxy.astype(np.float32, copy=True)
         out[:, 0::2] = np.clip((out[:, 0::2] - self.pad_x) / self.scale_x, 0, self.frame_w)
@@ -48,7 +47,7 @@ class Transform:
         return out
 
 
-def check_image(image: object) -> Image:
+def check_image(image: object) -> ImageArray:
     """Return `image` if it is an HxWx3 uint8 array, else raise ImageError saying what it is."""
     if not isinstance(image, np.ndarray):
         raise ImageError(f"image must be a numpy array, got {type(image).__name__}")
@@ -70,7 +69,7 @@ def target_shape(
     return math.ceil(h / stride) * stride, math.ceil(w / stride) * stride
 
 
-def prepare(image: Image, shape_hw: tuple[int, int], method: Preprocess) -> tuple[Image, Transform]:
+def prepare(image: ImageArray, shape_hw: tuple[int, int], method: Preprocess) -> tuple[ImageArray, Transform]:
     """Resize or letterbox one RGB frame to `shape_hw`; returns the HxWx3 uint8 input and its Transform."""
     fh, fw = image.shape[:2]
     th, tw = shape_hw
@@ -86,7 +85,7 @@ def prepare(image: Image, shape_hw: tuple[int, int], method: Preprocess) -> tupl
     return canvas, Transform(nw / fw, nh / fh, float(left), float(top), fw, fh)
 
 
-def to_blob(images: list[Image]) -> npt.NDArray[np.float32]:
+def to_blob(images: list[ImageArray]) -> FloatArray:
     """Stack HxWx3 uint8 RGB inputs of one shape into a contiguous NCHW float32 blob in [0, 1]."""
     batch = np.stack(images) if len(images) > 1 else images[0][None]
     blob = np.empty((batch.shape[0], 3, batch.shape[1], batch.shape[2]), dtype=np.float32)

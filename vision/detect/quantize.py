@@ -14,26 +14,24 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
-import numpy as np
-import numpy.typing as npt
 import onnx
 from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
 
-from vision.detect.build import sha256_file
 from vision.detect.card import ModelCard, dump_card
 from vision.detect.compare import Agreement, agreement
 from vision.detect.detector import Detector, DetectorOptions
-from vision.detect.preprocess import Image
+from vision.digest import sha256_file
+from vision.types import FloatArray, ImageArray
 
 log = logging.getLogger(__name__)
 
 
 class _FrameReader(CalibrationDataReader):  # type: ignore[misc]
-    def __init__(self, detector: Detector, frames: Sequence[Image]) -> None:
+    def __init__(self, detector: Detector, frames: Sequence[ImageArray]) -> None:
         self._name = detector.io.input_name
-        self._blobs: Iterator[npt.NDArray[np.float32]] = (b for f in frames for b, _, _ in detector.prepare([f]))
+        self._blobs: Iterator[FloatArray] = (b for f in frames for b, _, _ in detector.prepare([f]))
 
-    def get_next(self) -> dict[str, npt.NDArray[np.float32]] | None:
+    def get_next(self) -> dict[str, FloatArray] | None:
         blob = next(self._blobs, None)
         return None if blob is None else {self._name: blob}
 
@@ -65,7 +63,7 @@ class QuantReport:
     int8_ms: float
 
 
-def _median_ms(detector: Detector, frames: Sequence[Image], repeats: int) -> float:
+def _median_ms(detector: Detector, frames: Sequence[ImageArray], repeats: int) -> float:
     times = []
     for _ in range(repeats):
         for frame in frames:
@@ -78,8 +76,8 @@ def _median_ms(detector: Detector, frames: Sequence[Image], repeats: int) -> flo
 def quantize_model(
     card: ModelCard,
     models_dir: pathlib.Path,
-    calibration: Sequence[Image],
-    evaluation: Sequence[Image],
+    calibration: Sequence[ImageArray],
+    evaluation: Sequence[ImageArray],
     *,
     options: DetectorOptions | None = None,
     repeats: int = 2,

@@ -7,10 +7,10 @@ import pathlib
 import threading
 from dataclasses import dataclass
 
-from vision.detect.build import sha256_file
 from vision.detect.card import ModelCard, load_card
 from vision.detect.detector import Detector, DetectorOptions
 from vision.detect.errors import CardError, ModelError
+from vision.digest import sha256_file
 
 log = logging.getLogger(__name__)
 

@@ -68,7 +68,8 @@ def _draw_zone(img: Image.Image, zone: Sequence[Sequence[float]], alpha: float, 
 
 
 def _label(det: Detections) -> str:
-    label = str(det.label[0]) or str(int(det.class_id[0]))
+    class_name = det.data.get("class_name")
+    label = str(det.label[0]) or (str(class_name[0]) if class_name is not None else "") or str(int(det.class_id[0]))
     tid = int(det.tracker_id[0])
     return f"{label}{f' #{tid}' if tid >= 0 else ''} {float(det.confidence[0]):.2f}"
 
@@ -104,6 +105,20 @@ def header_text(rule: str, camera_name: str, local_time: datetime) -> str:
     return f"{rule}  |  {camera_name}  |  {format_local_time(local_time)}"
 
 
+def draw_detections(
+    image: npt.NDArray[np.uint8],
+    detections: Detections,
+    *,
+    zone: Sequence[Sequence[float]] | None = None,
+    zone_alpha: float = 0.25,
+    font_path: Path | None = None,
+) -> npt.NDArray[np.uint8]:
+    """An RGB copy of `image` (HxWx3 uint8) with the zone (normalised [x, y], or None) and the boxes drawn."""
+    img = _draw(image, detections, zone, zone_alpha, font_path)
+    out: npt.NDArray[np.uint8] = np.asarray(img.convert("RGB"), dtype=np.uint8)
+    return out
+
+
 def annotate(
     image: npt.NDArray[np.uint8],
     detections: Detections,
@@ -115,7 +130,20 @@ def annotate(
     zone_alpha: float = 0.25,
     font_path: Path | None = None,
 ) -> npt.NDArray[np.uint8]:
-    """An annotated RGB copy of `image` (HxWx3 uint8). `zone` is in normalised [x, y] coordinates (or None)."""
+    """`draw_detections` plus the evidence header bar (rule, camera name, local time)."""
+    img = _draw(image, detections, zone, zone_alpha, font_path)
+    img = _draw_header(img, header_text(rule, camera_name, local_time), font_size(image.shape[0]), font_path)
+    out: npt.NDArray[np.uint8] = np.asarray(img.convert("RGB"), dtype=np.uint8)
+    return out
+
+
+def _draw(
+    image: npt.NDArray[np.uint8],
+    detections: Detections,
+    zone: Sequence[Sequence[float]] | None,
+    zone_alpha: float,
+    font_path: Path | None,
+) -> Image.Image:
     if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
         raise ValueError(f"image must be HxWx3 uint8 RGB, got shape {image.shape} dtype {image.dtype}")
     height, width = image.shape[:2]
@@ -124,6 +152,4 @@ def annotate(
     if zone is not None:
         img = _draw_zone(img, zone, zone_alpha, lw)
     _draw_boxes(img, detections, lw, fsize, font_path)
-    img = _draw_header(img, header_text(rule, camera_name, local_time), fsize, font_path)
-    out: npt.NDArray[np.uint8] = np.asarray(img.convert("RGB"), dtype=np.uint8)
-    return out
+    return img

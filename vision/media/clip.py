@@ -24,8 +24,9 @@ from pathlib import Path
 import av
 import av.error
 
+from vision.digest import sha256_file
 from vision.media.packets import PacketLike, StreamParamsLike
-from vision.media.results import WriteResult, describe_os_error, sha256_file, warn_missing
+from vision.media.results import WriteResult, describe_os_error, warn_missing
 
 log = logging.getLogger(__name__)
 

@@ -92,20 +92,3 @@ class RetentionConfig(BaseModel):
         title="Maximum total size",
         description="Keep the media root under this many bytes; null = none.",
     )
-
-
-class ManifestConfig(BaseModel):
-    """Evidence manifests. The HMAC key itself comes from the environment, never from a config file."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    key_env: str = Field(
-        default="SAFEWATCH_EVIDENCE_KEY",
-        title="Key variable",
-        description="Environment variable holding the HMAC-SHA256 signing key; unset = manifests are not signed.",
-    )
-    key_id: str | None = Field(
-        default=None,
-        title="Key id",
-        description="Id recorded with the signature; null derives one from the key's sha256.",
-    )

@@ -11,21 +11,20 @@ import hashlib
 import hmac
 import json
 import logging
-import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from vision.media.results import WriteResult, sha256_file, write_bytes_atomic
+from vision.digest import sha256_file
+from vision.media.results import WriteResult, write_bytes_atomic
 
 log = logging.getLogger(__name__)
 
 MANIFEST_NAME = "manifest.json"
 MANIFEST_VERSION = 1
 SIGNATURE_ALG = "HMAC-SHA256"
-DEFAULT_KEY_ENV = "SAFEWATCH_EVIDENCE_KEY"
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,12 +51,6 @@ def config_sha256(config: Mapping[str, Any]) -> str:
 
 def derive_key_id(key: bytes) -> str:
     return hashlib.sha256(key).hexdigest()[:12]
-
-
-def load_key(env_var: str = DEFAULT_KEY_ENV) -> bytes | None:
-    """The signing key from the environment (UTF-8 bytes of its value); None when unset or empty."""
-    value = os.environ.get(env_var, "")
-    return value.encode("utf-8") if value else None
 
 
 def _mac(manifest: Mapping[str, Any], key: bytes) -> str:

@@ -10,9 +10,9 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-log = logging.getLogger(__name__)
+# Re-exported only until vision/media/manifest.py imports it from vision.digest (the one definition).
 
-_CHUNK = 1 << 20
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,14 +28,6 @@ class WriteResult:
     @classmethod
     def failed(cls, path: Path, reason: str) -> WriteResult:
         return cls(path=path, missing=True, reason=reason)
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        while chunk := fh.read(_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def describe_os_error(exc: OSError) -> str:

@@ -36,8 +36,8 @@ import numpy.typing as npt
 
 from vision.track import kalman
 from vision.track.config import TrackerConfig
-from vision.track.matching import F64, assign, expand, iou_matrix
-from vision.types import Detections
+from vision.track.matching import assign, expand, iou_matrix
+from vision.types import Detections, Float64Array, IntArray
 
 logger = logging.getLogger(__name__)
 
@@ -50,8 +50,8 @@ class TrackState(StrEnum):
 
 @dataclass(slots=True)
 class _Track:
-    mean: F64
-    cov: F64
+    mean: Float64Array
+    cov: Float64Array
     key: str
     label: str
     state: TrackState
@@ -134,7 +134,7 @@ class ByteTracker:
         for t, m, c in zip(self._tracks, means, covs, strict=True):
             t.mean, t.cov = m, c
 
-    def _similarity(self, track_idx: list[int], det_idx: npt.NDArray[np.int64], det: Detections) -> F64:
+    def _similarity(self, track_idx: list[int], det_idx: IntArray, det: Detections) -> Float64Array:
         ratio = self.config.match_buffer
         means = np.stack([self._tracks[i].mean for i in track_idx]) if track_idx else np.zeros((0, 8))
         sim = iou_matrix(expand(kalman.xyah_to_xyxy(means), ratio), expand(det.xyxy[det_idx], ratio))
@@ -145,8 +145,8 @@ class ByteTracker:
         return sim
 
     def _match(
-        self, track_idx: list[int], det_idx: npt.NDArray[np.int64], det: Detections, thresh: float
-    ) -> tuple[list[tuple[int, int]], list[int], npt.NDArray[np.int64]]:
+        self, track_idx: list[int], det_idx: IntArray, det: Detections, thresh: float
+    ) -> tuple[list[tuple[int, int]], list[int], IntArray]:
         """Match tracks (indices into self._tracks) to detections (row indices); returns pairs of those indices."""
         pairs, un_t, un_d = assign(self._similarity(track_idx, det_idx, det), thresh)
         matched = [(track_idx[r], int(det_idx[c])) for r, c in pairs]

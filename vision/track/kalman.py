@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
-F64 = npt.NDArray[np.float64]
+from vision.types import Float64Array
 
 _POS_MEAS = 0.05  # measurement std of cx, cy, h as a fraction of h
 _POS_PROC = 0.15  # process std of cx, cy, h per sqrt(second), fraction of h
@@ -19,7 +19,7 @@ _VEL_INIT = 1.00  # initial velocity std, fraction of h per second
 _A_MEAS, _A_PROC, _VA_PROC = 1e-2, 1e-2, 1e-4
 
 
-def xyxy_to_xyah(xyxy: npt.NDArray[np.floating]) -> F64:
+def xyxy_to_xyah(xyxy: npt.NDArray[np.floating]) -> Float64Array:
     """(N, 4) x1 y1 x2 y2 → (N, 4) cx cy aspect height."""
     b = np.asarray(xyxy, dtype=np.float64).reshape(-1, 4)
     w = np.maximum(b[:, 2] - b[:, 0], 1e-3)
@@ -27,7 +27,7 @@ def xyxy_to_xyah(xyxy: npt.NDArray[np.floating]) -> F64:
     return np.stack([(b[:, 0] + b[:, 2]) / 2, (b[:, 1] + b[:, 3]) / 2, w / h, h], axis=1)
 
 
-def xyah_to_xyxy(xyah: F64) -> F64:
+def xyah_to_xyxy(xyah: Float64Array) -> Float64Array:
     """(N, 4+) cx cy aspect height → (N, 4) x1 y1 x2 y2 (extra columns such as velocities are ignored)."""
     s = np.asarray(xyah, dtype=np.float64).reshape(-1, xyah.shape[-1])
     h = np.maximum(s[:, 3], 1e-3)
@@ -35,7 +35,7 @@ def xyah_to_xyxy(xyah: F64) -> F64:
     return np.stack([s[:, 0] - w / 2, s[:, 1] - h / 2, s[:, 0] + w / 2, s[:, 1] + h / 2], axis=1)
 
 
-def initiate(measurement: F64) -> tuple[F64, F64]:
+def initiate(measurement: Float64Array) -> tuple[Float64Array, Float64Array]:
     """Mean (8,) and covariance (8, 8) of a new track from one xyah measurement."""
     mean = np.concatenate([measurement, np.zeros(4)])
     h = max(float(measurement[3]), 1.0)
@@ -44,7 +44,7 @@ def initiate(measurement: F64) -> tuple[F64, F64]:
     return mean, np.diag(std**2)
 
 
-def predict(means: F64, covs: F64, dt: F64) -> tuple[F64, F64]:
+def predict(means: Float64Array, covs: Float64Array, dt: Float64Array) -> tuple[Float64Array, Float64Array]:
     """Batched prediction: means (N, 8), covs (N, 8, 8), dt (N,) seconds. Returns new arrays."""
     n = means.shape[0]
     if n == 0:
@@ -63,7 +63,7 @@ def predict(means: F64, covs: F64, dt: F64) -> tuple[F64, F64]:
     return new_means, new_covs
 
 
-def update(mean: F64, cov: F64, measurement: F64) -> tuple[F64, F64]:
+def update(mean: Float64Array, cov: Float64Array, measurement: Float64Array) -> tuple[Float64Array, Float64Array]:
     """Correct one track (mean (8,), cov (8, 8)) with an xyah measurement (4,)."""
     h = max(float(mean[3]), 1.0)
     r = np.diag(np.array([_POS_MEAS * h, _POS_MEAS * h, _A_MEAS, _POS_MEAS * h]) ** 2)

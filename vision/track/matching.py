@@ -6,11 +6,12 @@ import numpy as np
 import numpy.typing as npt
 from scipy.optimize import linear_sum_assignment
 
-F64 = npt.NDArray[np.float64]
+from vision.types import Float64Array
+
 Pairs = list[tuple[int, int]]
 
 
-def iou_matrix(a: npt.NDArray[np.floating], b: npt.NDArray[np.floating]) -> F64:
+def iou_matrix(a: npt.NDArray[np.floating], b: npt.NDArray[np.floating]) -> Float64Array:
     """Pairwise IoU of (N, 4) and (M, 4) xyxy boxes → (N, M)."""
     a = np.asarray(a, dtype=np.float64).reshape(-1, 4)
     b = np.asarray(b, dtype=np.float64).reshape(-1, 4)
@@ -24,11 +25,11 @@ def iou_matrix(a: npt.NDArray[np.floating], b: npt.NDArray[np.floating]) -> F64:
     area_a = np.clip(a[:, 2] - a[:, 0], 0, None) * np.clip(a[:, 3] - a[:, 1], 0, None)
     area_b = np.clip(b[:, 2] - b[:, 0], 0, None) * np.clip(b[:, 3] - b[:, 1], 0, None)
     union = area_a[:, None] + area_b[None, :] - inter
-    out: F64 = np.where(union > 0, inter / np.maximum(union, 1e-12), 0.0)
+    out: Float64Array = np.where(union > 0, inter / np.maximum(union, 1e-12), 0.0)
     return out
 
 
-def expand(xyxy: npt.NDArray[np.floating], ratio: float) -> F64:
+def expand(xyxy: npt.NDArray[np.floating], ratio: float) -> Float64Array:
     """Grow (N, 4) boxes by `ratio` of their width/height on each side (the "buffered IoU" of C-BIoU)."""
     b = np.asarray(xyxy, dtype=np.float64).reshape(-1, 4)
     if ratio == 0:
@@ -38,7 +39,7 @@ def expand(xyxy: npt.NDArray[np.floating], ratio: float) -> F64:
     return b + np.stack([-w, -h, w, h], axis=1)
 
 
-def assign(similarity: F64, min_similarity: float) -> tuple[Pairs, list[int], list[int]]:
+def assign(similarity: Float64Array, min_similarity: float) -> tuple[Pairs, list[int], list[int]]:
     """Maximum-similarity one-to-one assignment keeping only pairs with similarity ≥ `min_similarity`.
 
     Returns (matched (row, col) pairs, unmatched rows, unmatched cols).

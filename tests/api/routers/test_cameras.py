@@ -86,6 +86,7 @@ def test_list_and_get_the_demo_cameras(cam_client: TestClient, op: dict[str, str
     gate = r.json()
     assert gate["name"] == "演示 1号门 消防通道"
     assert [z["name"] for z in gate["zones"]] == ["fire_lane", "footpath"]
+    assert [z["anchor"] for z in gate["zones"]] == ["overlap", "bottom_center"]  # the YAML vocabulary, as written
     assert [rule["type"] for rule in gate["rules"]] == ["exit_blocked", "intrusion"]
     assert gate["rules"][0]["dwell_seconds"] == 20
 
@@ -153,6 +154,24 @@ INVALID: list[tuple[str, dict[str, Any], str, str]] = [
         "less than or equal to 1",
     ),
     ("two-point polygon", {"zones": [{"name": "a", "polygon": [[0, 0], [1, 0]]}]}, "zones.0.polygon", "at least 3"),
+    (
+        "closed polygon ring",
+        {"zones": [{"name": "a", "polygon": [*SQUARE, SQUARE[0]]}], "rules": []},
+        "zones.0.polygon",
+        "polygon points 4 and 0 are identical (the polygon closes implicitly; do not repeat the first point)",
+    ),
+    (
+        "near-zero polygon area",
+        {"zones": [{"name": "a", "polygon": [[0.1, 0.1], [0.1005, 0.1], [0.1, 0.1005]]}], "rules": []},
+        "zones.0.polygon",
+        "polygon has (near) zero area",
+    ),
+    (
+        "anchor outside the YAML vocabulary",
+        {"zones": [{"name": "a", "polygon": SQUARE, "anchor": "box_overlap"}], "rules": []},
+        "zones.0.anchor",
+        "'bottom_center', 'center' or 'overlap'",
+    ),
     (
         "rule names a missing zone",
         {**_zones_only(), "rules": [{"type": "intrusion", "zones": ["nowhere"]}]},

@@ -136,8 +136,10 @@ def test_frame_needs_a_key(frame_client: TestClient, headers: dict[str, str], st
 def test_embedded_service_provides_the_frames_of_its_worker(
     tmp_path: Path, sqlite_url: str, config_dir: Path, repo_root: Path
 ) -> None:
-    settings = make_settings(tmp_path, sqlite_url, config_dir=config_dir, webhook_dispatcher=False)
-    service = EmbeddedService(settings, models_dir=repo_root / "models")
+    settings = make_settings(
+        tmp_path, sqlite_url, config_dir=config_dir, webhook_dispatcher=False, models_dir=repo_root / "models"
+    )
+    service = EmbeddedService(settings)
     assert service.app.state.ctx.frames == service.latest_frame
     assert service.latest_frame("demo-gate") is None  # workers not started: no camera runs yet
     with TestClient(service.app) as client:
@@ -150,8 +152,10 @@ def test_a_running_worker_serves_its_live_frame(tmp_path: Path, sqlite_url: str,
     """End to end: EmbeddedService runs demo-gate over the real clip; frame.jpg then serves the analysed frames."""
     for other in ("gate-rtsp.yaml", "gate-broken.yaml"):
         (config_dir / other).unlink()
-    settings = make_settings(tmp_path, sqlite_url, config_dir=config_dir, webhook_dispatcher=False)
-    service = EmbeddedService(settings, models_dir=built_default_models_dir())
+    settings = make_settings(
+        tmp_path, sqlite_url, config_dir=config_dir, webhook_dispatcher=False, models_dir=built_default_models_dir()
+    )
+    service = EmbeddedService(settings)
     with TestClient(service.app) as client:
         key = auth(add_keys(store_of(service.app))[Role.viewer])
         service.start()

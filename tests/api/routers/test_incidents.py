@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 from datetime import timedelta
 from pathlib import Path
@@ -12,6 +13,7 @@ from fastapi.testclient import TestClient
 
 from api.auth import Role
 from api.store.incidents import apply_event
+from pipelines.camera.state import CameraState
 from tests.api.conftest import T0, auth, make_event, store_of
 
 
@@ -148,10 +150,12 @@ def test_health_workers_and_metrics(seeded: FastAPI, client: TestClient, keys: d
     assert len(workers) == 1 and set(workers[0]) == {"id", "host", "cameras", "fps", "lag_s", "last_seen"}
     metrics = seeded.state.ctx.metrics
     metrics.camera_frame_rate("gate-3", 4.5)
-    metrics.camera_state("gate-3", "streaming")
+    metrics.camera_state("gate-3", CameraState.STREAMING)
     metrics.observe_inference("yolo", 0.03)
     text = client.get("/metrics", headers=auth(keys[Role.viewer])).text
     assert 'safewatch_incidents{rule="exit_blocked",status="open"} 4.0' in text
     assert 'safewatch_camera_fps{camera="gate-3"} 4.5' in text
     assert 'safewatch_stream_state{camera="gate-3",state="streaming"} 1.0' in text
+    exported = set(re.findall(r'safewatch_stream_state\{camera="gate-3",state="(\w+)"\}', text))
+    assert exported == {s.value for s in CameraState}  # the metric's vocabulary is the camera state enum, no more
     assert 'safewatch_inference_latency_seconds_count{model="yolo"} 1.0' in text

@@ -11,6 +11,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+from pydantic import ValidationError
 
 from cli.main import main
 from pipelines.config.camera import (
@@ -19,10 +20,12 @@ from pipelines.config.camera import (
     ConfigError,
     ConfigProblem,
     Schedule,
+    Zone,
     load_camera_config,
     load_camera_configs,
 )
 from pipelines.config.rules import ExitBlockedRule, IntrusionRule, LineCrossingRule, SmokeFireRule
+from vision.geometry import Anchor, GeometryError, validate_polygon
 
 CASES = Path(__file__).parent / "cases"
 GOOD = sorted((CASES / "good").glob("*.yaml"))
@@ -138,6 +141,35 @@ def test_rule_defaults_and_types() -> None:
     assert by_type["smoke_fire"].labels == ["smoke", "fire"] and by_type["smoke_fire"].zones == []
     assert config.zone("消防通道").min_overlap == 0.4
     assert config.schedule is not None and config.schedule.windows[1].start == "22:00"
+
+
+@pytest.mark.parametrize(
+    "polygon",
+    [
+        [[0.1, 0.1], [0.5, 0.1], [0.5, 0.5], [0.1, 0.1]],  # closed ring
+        [[0.1, 0.1], [0.5, 0.5], [0.9, 0.9]],  # folds back
+        [[0.1, 0.1], [0.9, 0.9], [0.9, 0.1], [0.1, 0.9]],  # bow tie
+        [[0.1, 0.1], [0.1005, 0.1], [0.1, 0.1005]],  # near-zero area
+    ],
+)
+def test_zone_polygons_are_checked_by_the_geometry_validator(polygon: list[list[float]]) -> None:
+    """One validator: the schema reports exactly what `vision.geometry.validate_polygon` says."""
+    with pytest.raises(GeometryError) as expected:
+        validate_polygon(polygon, "polygon")
+    with pytest.raises(ValidationError) as info:
+        Zone.model_validate({"name": "z", "polygon": polygon})
+    [error] = info.value.errors()
+    assert error["loc"] == ("polygon",) and error["msg"] == f"Value error, {expected.value}"
+
+
+def test_zone_to_geometry_keeps_every_option_under_its_yaml_name() -> None:
+    zone = Zone.model_validate(
+        {"name": "z", "polygon": [[0, 0], [1, 0], [1, 1]], "anchor": "overlap", "labels": ["car"], "min_size": 1.0}
+    )
+    assert zone.anchor is Anchor.OVERLAP and zone.model_dump(mode="json")["anchor"] == "overlap"
+    geo = zone.to_geometry()
+    assert (geo.name, geo.anchor, geo.labels, geo.min_size) == ("z", Anchor.OVERLAP, ("car",), 1.0)
+    assert geo.polygon.tolist() == [[0, 0], [1, 0], [1, 1]]
 
 
 def test_unquoted_times_stay_strings() -> None:

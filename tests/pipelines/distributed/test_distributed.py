@@ -400,7 +400,7 @@ def test_cli_rejects_bad_options(
 
 
 def test_heartbeat_json_matches_the_workers_contract() -> None:
-    from api.context import WorkerInfo
+    from api.workers import WorkerInfo
     from pipelines.distributed.leases import Heartbeat
 
     beat = Heartbeat(id="w1", host="h", cameras=["a"], fps=2.0, lag_s=0.1, last_seen=BASE, max_cameras=4)

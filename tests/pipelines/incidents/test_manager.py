@@ -105,15 +105,12 @@ def test_cooldown_suppresses_reopening() -> None:
     assert events[2].offset_s == pytest.approx(11.8)  # not at 4.0: cooldown ran until 0.8 + 1 + 10
 
 
-def test_close_all_and_attach() -> None:
+def test_close_all() -> None:
     mgr = _mgr()
     ev = _run(mgr, [(1.0, [_v()])])
     assert [e.type for e in ev] == [EventType.opened]
-    upd = mgr.attach(ev[0].id, 1.0, T0, snapshot_url="/x.jpg")
-    assert upd is not None and upd.snapshot_url == "/x.jpg" and upd.seq == 1
-    assert mgr.attach("nope", 1.0, T0) is None
     closed = mgr.close_all(2.0, T0)
-    assert [(e.type, e.snapshot_url, e.seq) for e in closed] == [(EventType.closed, "/x.jpg", 2)]
+    assert [(e.type, e.id, e.seq) for e in closed] == [(EventType.closed, ev[0].id, 1)]
     assert mgr.live() == []
 
 

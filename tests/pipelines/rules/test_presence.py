@@ -48,6 +48,9 @@ def _present(*rows: Row, zone: dict[str, Any] | None = None, **rule: Any) -> lis
         # zone min_size: box height 120 px = 0.33 of the frame
         ([INSIDE], {"min_size": 0.5}, {}, []),
         ([INSIDE], {"min_size": 0.3}, {}, ["track:1"]),
+        # min_size 1.0 (the largest the schema allows): only boxes as tall as the 360-px frame
+        ([person(1, 100, 360, height=360)], {"min_size": 1.0}, {}, ["track:1"]),
+        ([person(1, 100, 360, height=300)], {"min_size": 1.0}, {}, []),
         # min_confidence of the rule
         ([person(1, 100, 300, conf=0.4)], None, {"min_confidence": 0.5}, []),
         ([person(1, 100, 300, conf=0.6)], None, {"min_confidence": 0.5}, ["track:1"]),

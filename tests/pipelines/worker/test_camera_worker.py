@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from pipelines.camera.sinks import CountingSink
+from pipelines.camera.state import CameraState
 from pipelines.worker.camera_worker import CameraStatus, CameraWorker
 from tests.pipelines.e2e import harness
 
@@ -91,3 +92,25 @@ def test_config_dir_reconciliation(worker: CameraWorker, caplog: pytest.LogCaptu
     (configs / "cam-a.yaml").unlink()
     assert _wait(lambda: "cam-a" not in _status(worker)), worker.status()
     assert _running(worker, "cam-b")
+
+
+def test_camera_states_follow_the_lifecycle(tmp_path: Path) -> None:
+    """A file played once ends STOPPED and is not restarted; a camera whose model is missing reports ERROR."""
+    configs = tmp_path / "cameras"
+    configs.mkdir()
+    _write(configs / "once.yaml", "once", analysis_fps=0.5)
+    broken = harness.load("quiet_lawn.yaml")
+    harness.write_camera(broken, configs / "broken.yaml", id="broken", name="broken", models=["no-such-model"])
+    w = CameraWorker(configs, harness.registry(), [CountingSink()], realtime_files=False, loop_files=False, poll_s=0.2)
+
+    w.start()
+    try:
+        assert _wait(lambda: _status(w)["once"].state is CameraState.STOPPED, 60), w.status()
+        frames = _status(w)["once"].frames
+        assert frames > 0 and _status(w)["once"].error is None
+        assert _wait(lambda: _status(w)["broken"].state is CameraState.ERROR), w.status()
+        assert "no-such-model" in (_status(w)["broken"].error or "")
+        time.sleep(1.0)  # several reconcile rounds: the finished file is not restarted
+        assert _status(w)["once"].state is CameraState.STOPPED and _status(w)["once"].frames == frames
+    finally:
+        w.stop(timeout=20)

@@ -22,6 +22,16 @@ _PK = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
 
 def upgrade() -> None:
+    """One helper per table, in foreign-key order (a table is created after the tables it references)."""
+    _incidents()
+    _incident_events()
+    _handling_actions()
+    _api_keys()
+    _webhooks()
+    _webhook_deliveries()
+
+
+def _incidents() -> None:
     op.create_table(
         "incidents",
         sa.Column("id", sa.String(128), primary_key=True),
@@ -53,6 +63,8 @@ def upgrade() -> None:
     op.create_index("ix_incidents_handling_started", "incidents", ["handling", "started_at"])
     op.create_index("ix_incidents_status", "incidents", ["status"])
 
+
+def _incident_events() -> None:
     op.create_table(
         "incident_events",
         sa.Column("number", _PK, primary_key=True, autoincrement=True),
@@ -65,6 +77,8 @@ def upgrade() -> None:
     )
     op.create_index("ix_incident_events_incident_id", "incident_events", ["incident_id"])
 
+
+def _handling_actions() -> None:
     op.create_table(
         "handling_actions",
         sa.Column("id", _PK, primary_key=True, autoincrement=True),
@@ -78,6 +92,8 @@ def upgrade() -> None:
     )
     op.create_index("ix_handling_actions_incident_id", "handling_actions", ["incident_id"])
 
+
+def _api_keys() -> None:
     op.create_table(
         "api_keys",
         sa.Column("id", sa.String(32), primary_key=True),
@@ -88,6 +104,8 @@ def upgrade() -> None:
         sa.Column("created_at", _TS, nullable=False),
     )
 
+
+def _webhooks() -> None:
     op.create_table(
         "webhooks",
         sa.Column("id", sa.String(32), primary_key=True),
@@ -98,6 +116,8 @@ def upgrade() -> None:
         sa.Column("created_at", _TS, nullable=False),
     )
 
+
+def _webhook_deliveries() -> None:
     op.create_table(
         "webhook_deliveries",
         sa.Column("id", _PK, primary_key=True, autoincrement=True),

@@ -1,0 +1,76 @@
+"""The distributed API's composition root (`safewatch api`): store, REST, SSE and webhooks; cameras run in workers.
+
+It consumes the Redis event stream into the store (`Settings.database_url`; PostgreSQL when several API processes
+share it), answers `GET /v1/workers` and the worker gauges of `/metrics` from the workers' heartbeats, and mirrors
+the camera config directory into Redis for the workers (at start, then whenever a file changes — which is what
+`PUT/DELETE /v1/cameras` do).
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from pathlib import Path
+
+import uvicorn
+
+from api.app import create_app
+from api.distributed import ConfigSync, RedisWorkers
+from api.metrics import Metrics
+from api.settings import Settings
+from api.store.db import Store
+from pipelines.bus.factory import make_bus
+from pipelines.bus.redis_client import RedisUnavailable, connect
+from pipelines.worker.runtime import NO_REDIS, StartupError
+
+log = logging.getLogger(__name__)
+
+REDIS_TIMEOUT_S = 5.0  # heartbeats (GET /v1/workers, /metrics) and config sync: a hung Redis fails, never blocks
+
+
+class ApiService:
+    """Redis client, bus (consumed only), heartbeat reader, config sync and the app; `StartupError` when one fails."""
+
+    def __init__(self, settings: Settings, *, sync_interval_s: float = 1.0) -> None:
+        if not settings.redis_url:
+            raise StartupError(NO_REDIS)
+        if not settings.config_dir.is_dir():
+            raise StartupError(f"config dir {settings.config_dir}: no such directory")
+        self.settings = settings
+        try:
+            self.client = connect(settings.redis_url, timeout_s=REDIS_TIMEOUT_S)
+        except RedisUnavailable as exc:
+            raise StartupError(str(exc), exit_code=1) from None
+        self._spool = tempfile.TemporaryDirectory(prefix="safewatch-api-spool-")  # the API publishes nothing
+        try:
+            self.bus = make_bus(settings.redis_url, spool_dir=Path(self._spool.name), prefix=settings.redis_prefix)
+        except ValueError as exc:
+            self.client.close()
+            self._spool.cleanup()
+            raise StartupError(str(exc)) from None
+        workers = RedisWorkers(self.client, settings.redis_prefix)
+        store = Store(settings.database_url)
+        metrics = Metrics(store)
+        metrics.watch_workers(workers)  # /metrics: the workers' heartbeats, read at scrape time
+        self.app = create_app(settings, store=store, metrics=metrics, bus=self.bus, workers=workers)
+        self.sync = ConfigSync(settings.config_dir, self.client, settings.redis_prefix, interval_s=sync_interval_s)
+
+    def start(self) -> int:
+        """Publish the camera configs (returns how many changed) and keep them in sync."""
+        return self.sync.start()
+
+    def serve(self) -> None:
+        """Serve HTTP on `settings.host:port` until Ctrl-C or SIGTERM, then close everything."""
+        server = uvicorn.Server(
+            uvicorn.Config(self.app, host=self.settings.host, port=self.settings.port, log_level="warning")
+        )
+        try:
+            server.run()
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        self.sync.stop()
+        self.bus.close()
+        self.client.close()
+        self._spool.cleanup()
