@@ -78,7 +78,7 @@ test: system-deps venv models models-optional lint
 demo: system-deps venv models models-optional
 	$(SW) run --demo
 
-bench: venv models models-optional
+bench: venv models models-optional bench-env
 	$(PY) -m bench
 
 # Before/after on one machine in one run: each benchmark alternately on a worktree of BASELINE and on this tree

@@ -107,14 +107,15 @@ class EmbeddedService:
             return 0
 
     def workers(self) -> list[WorkerInfo]:
-        status = self.worker.status()
+        """This process as `GET /v1/workers` shows it: the summary a distributed worker puts in its heartbeat."""
+        load = self.worker.load()
         return [
             WorkerInfo(
                 id=self.worker.id,
                 host=self.worker.host,
-                cameras=[s.camera_id for s in status],
-                fps=round(sum(s.fps for s in status), 2),
-                lag_s=round(max((s.lag_s for s in status), default=0.0), 2),
+                cameras=load.cameras,
+                fps=round(load.fps, 2),
+                lag_s=round(load.lag_s, 2),
                 last_seen=datetime.now(UTC),
             )
         ]

@@ -2,7 +2,8 @@
 
 Every image is processed even when others fail; failures are reported per file and make the exit status 1.
 `--camera FILE.yaml` applies the camera's zones and rules to each image alone (single-frame semantics, as
-`POST /v1/detect`): the entries get `violations`.
+`POST /v1/detect`): the entries get `violations`. The per-image work is `pipelines.camera.single_frame.detect_files`;
+this command loads the models, draws the annotated copies and prints.
 """
 
 from __future__ import annotations
@@ -16,15 +17,13 @@ from typing import Any
 import cv2
 
 from cli.common import add_models_dir_flag, models_dir
-from pipelines.camera.assemble import PipelineConfigError, resolve_models
-from pipelines.camera.single_frame import detections_json, evaluate_single_frame, violations_json
+from pipelines.camera.assemble import PipelineConfigError
+from pipelines.camera.single_frame import detect_files, load_detectors
 from pipelines.config.camera import CameraConfig, ConfigError, load_camera_config
-from vision.detect.detector import Detector, DetectorOptions
-from vision.detect.errors import DetectError, ImageError
-from vision.detect.images import load_image
+from vision.detect.detector import Detector
+from vision.detect.errors import DetectError
 from vision.detect.registry import ModelRegistry
 from vision.media.annotate import draw_detections
-from vision.types import Detections
 
 Entry = dict[str, Any]
 
@@ -37,22 +36,11 @@ def _results(
     camera: CameraConfig | None = None,
 ) -> list[Entry]:
     results: list[Entry] = []
-    for path in paths:
-        entry: Entry = {"image": str(path)}
-        try:
-            image = load_image(path)
-            det = Detections.merge([d.detect(image, confidence=conf) for d in detectors])
-        except ImageError as exc:
-            entry.update(detections=[], error=str(exc))
-            results.append(entry)
-            continue
-        entry["detections"] = detections_json(det)
-        if camera is not None:
-            violations, _reports = evaluate_single_frame(camera, image, det)
-            entry["violations"] = violations_json(violations)
-        if out_dir is not None:
-            target = out_dir / f"{path.stem}.jpg"
-            drawn = cv2.cvtColor(draw_detections(image, det), cv2.COLOR_RGB2BGR)
+    for result in detect_files(paths, detectors, conf, camera):
+        entry = result.as_json()
+        if out_dir is not None and result.image is not None:
+            target = out_dir / f"{result.path.stem}.jpg"
+            drawn = cv2.cvtColor(draw_detections(result.image, result.detections), cv2.COLOR_RGB2BGR)
             if not cv2.imwrite(str(target), drawn):
                 entry["error"] = f"{target}: cannot write annotated image"
         results.append(entry)
@@ -80,9 +68,7 @@ def cmd_detect(args: argparse.Namespace) -> int:
     try:
         if args.camera is not None:
             camera = load_camera_config(args.camera, check_files=False)
-        names = [args.model] if args.model else resolve_models(camera, reg) if camera else []
-        names = names or [reg.default_model("person")]
-        detectors = [reg.detector(n, DetectorOptions(keep_unmapped=args.all_classes)) for n in names]
+        detectors = load_detectors(reg, camera, args.model, keep_unmapped=args.all_classes)
     except ConfigError as exc:
         sys.stderr.write("".join(f"{p}\n" for p in exc.problems))
         return 2

@@ -8,6 +8,8 @@ vision/detect/coco_eval.py); unmatched categories are listed. The default `--con
 measured over the whole precision/recall curve. With `--clip`, the card's threshold applies unless `--conf` is given,
 and the reference model defaults to the registry's default person model (when MODEL is not that model).
 Bad input (unknown model, missing file, bad JSON, a listed image not found) exits 2 with a message naming it.
+The evaluations are `vision.detect.coco_eval.evaluate_coco_files` and `vision.detect.evaluate.evaluate_clip_file`;
+this command checks the flags and prints their reports.
 """
 
 from __future__ import annotations
@@ -20,10 +22,9 @@ import sys
 from typing import Any
 
 from cli.common import add_models_dir_flag, models_dir
-from vision.detect.coco_eval import CocoReport, evaluate_coco, load_coco
-from vision.detect.detector import Detector
+from vision.detect.coco_eval import CocoReport, evaluate_coco_files
 from vision.detect.errors import DetectError
-from vision.detect.evaluate import ClipReport, clip_frames, evaluate_clip
+from vision.detect.evaluate import ClipReport, evaluate_clip_file
 from vision.detect.registry import ModelRegistry
 
 
@@ -86,45 +87,21 @@ def _clip_text(r: ClipReport, clip: pathlib.Path) -> str:
     return "\n".join(lines)
 
 
-def _detector(reg: ModelRegistry, name: str) -> Detector:
-    reg.card(name)  # unknown model → ModelError naming the known ones
-    return reg.detector(name)
-
-
 def _run_coco(args: argparse.Namespace, reg: ModelRegistry) -> dict[str, Any]:
     if args.images is None:
         raise DetectError("--annotations needs --images DIR (the directory the file_name entries are relative to)")
-    if not args.images.is_dir():
-        raise DetectError(f"{args.images}: images directory not found")
-    coco = load_coco(args.annotations)
-    detector = _detector(reg, args.model)
-    conf = 0.001 if args.conf is None else args.conf
-    report = evaluate_coco(detector, coco, args.images, args.annotations, confidence=conf)
+    report = evaluate_coco_files(reg, args.model, args.annotations, args.images, confidence=args.conf)
     return {"text": _coco_text(report), "json": dataclasses.asdict(report)}
 
 
-def _reference_name(args: argparse.Namespace, reg: ModelRegistry) -> tuple[str | None, str | None]:
-    """(reference model, note): the explicit --reference, else the default person model when it shares a label."""
-    if args.no_reference:
-        return None, None
-    if args.reference:
-        return str(args.reference), None
-    default = reg.default_model("person") if reg.providers_of("person") else None
-    if default is None or default == args.model:
-        return None, None
-    if not set(reg.card(default).provides) & set(reg.card(args.model).provides):
-        return None, f"no comparison: the default reference {default} shares no label with {args.model}"
-    return default, None
-
-
 def _run_clip(args: argparse.Namespace, reg: ModelRegistry) -> dict[str, Any]:
-    detector = _detector(reg, args.model)
-    ref_name, note = _reference_name(args, reg)
-    reference = _detector(reg, ref_name) if ref_name else None
-    indices, frames = clip_frames(args.clip, args.frames, args.step)
-    report = evaluate_clip(detector, frames, indices, reference=reference, confidence=args.conf)
-    text = _clip_text(report, args.clip) + (f"\n\n{note}" if note else "")
-    return {"text": text, "json": {"clip": str(args.clip), **dataclasses.asdict(report), "note": note}}
+    result = evaluate_clip_file(
+        reg, args.model, args.clip, frames=args.frames, step=args.step, reference=args.reference,
+        compare=not args.no_reference, confidence=args.conf,
+    )  # fmt: skip
+    note = result.note
+    text = _clip_text(result.report, args.clip) + (f"\n\n{note}" if note else "")
+    return {"text": text, "json": {"clip": str(args.clip), **dataclasses.asdict(result.report), "note": note}}
 
 
 def cmd_eval(args: argparse.Namespace) -> int:

@@ -10,7 +10,6 @@ states.
 
 from __future__ import annotations
 
-import time
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Request, status
@@ -24,13 +23,11 @@ from api.routers.cameras import load_camera
 from api.schemas import Problem
 from api.uploads import Upload, UploadError, read_upload
 from pipelines.camera.assemble import PipelineConfigError, resolve_models
-from pipelines.camera.single_frame import NOTE, detections_json, evaluate_single_frame
+from pipelines.camera.single_frame import NOTE, detect_image, detections_json, evaluate_single_frame, violations_json
 from pipelines.config.camera import CameraConfig
-from pipelines.rules.base import Violation
 from vision.detect.errors import ImageError, ModelError
 from vision.detect.images import load_image
 from vision.detect.registry import ModelRegistry
-from vision.types import Detections
 
 router = APIRouter(prefix="/v1", tags=["detect"])
 
@@ -169,20 +166,6 @@ def _image_error(exc: ImageError) -> HTTPException:
     return HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, message)  # truncated, corrupt, too many pixels
 
 
-def _violation_out(v: Violation) -> ViolationOut:
-    out = ViolationOut(
-        rule=v.rule,
-        rule_key=v.rule_key,
-        zone=v.zone,
-        labels=list(v.labels),
-        confidence=round(v.confidence, 4),
-        boxes=[[round(float(x), 1) for x in box] for box in v.evidence.xyxy],
-    )
-    if v.track_ids:
-        out.track_ids = list(v.track_ids)
-    return out
-
-
 def analyse(
     registry: ModelRegistry,
     names: list[str],
@@ -193,13 +176,8 @@ def analyse(
 ) -> DetectResponse:
     """Decode, detect, evaluate (blocking: run it in the thread pool)."""
     image = load_image(upload.data, name=upload.filename or "upload")
-    parts: list[Detections] = []
-    for name in names:
-        detector = registry.detector(name)
-        t0 = time.perf_counter()
-        parts.append(detector.detect(image, confidence=params.conf))
-        metrics.observe_inference(name, time.perf_counter() - t0)
-    det = Detections.merge(parts) if len(parts) > 1 else parts[0]
+    detectors = [registry.detector(name) for name in names]
+    det = detect_image(detectors, image, params.conf, on_inference=metrics.observe_inference)
     response = DetectResponse(
         image=ImageOut(width=int(image.shape[1]), height=int(image.shape[0]), filename=upload.filename),
         models=names,
@@ -208,7 +186,7 @@ def analyse(
     if camera is not None:
         violations, reports = evaluate_single_frame(camera, image, det)
         response.camera_id = camera.id
-        response.violations = [_violation_out(v) for v in violations]
+        response.violations = [ViolationOut.model_validate(v) for v in violations_json(violations)]
         response.rules = [
             RuleOut(rule_key=r.rule_key, rule=r.rule, evaluated=r.evaluated, note=r.note) for r in reports
         ]

@@ -17,6 +17,7 @@ from typing import Annotated, Any, ClassVar, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from pipelines.events import Severity
+from vision.geometry import Anchor
 
 Coordinate = Annotated[float, Field(ge=0.0, le=1.0, description="Normalised coordinate in [0, 1]")]
 NormalisedPoint = tuple[Coordinate, Coordinate]
@@ -272,8 +273,8 @@ class LineCrossingRule(_RuleBase):
         description="any | in (from the left-hand to the right-hand side of A→B on screen; downwards for a "
         "left-to-right horizontal line) | out (the reverse).",
     )
-    anchor: Literal["bottom_center", "center"] = Field(
-        default="bottom_center",
+    anchor: Literal[Anchor.BOTTOM_CENTER, Anchor.CENTER] = Field(
+        default=Anchor.BOTTOM_CENTER,
         title="Anchor",
         description="Point of the box that must cross the line: bottom_center (feet, wheels) | center.",
     )

@@ -24,6 +24,23 @@ def test_probe_json_on_sample_clip(sample_clip: pathlib.Path, capsys: pytest.Cap
     assert all(isinstance(s["at"], float) for s in report["states"])
 
 
+def test_probe_text_on_sample_clip(sample_clip: pathlib.Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["probe", str(sample_clip), "--seconds", "2"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[:4] == [
+        f"source      {sample_clip}",
+        "video       h264 768x576, 10.0 fps nominal, 10.0 measured",
+        "frames      decoded 21, kept 11, dropped 0",
+        "state       streaming (0 reconnects)",
+    ]
+    assert [line.split()[2:] for line in lines[4:]] == [["connecting"], ["streaming"], ["stopped", "closed"]]
+
+
+def test_probe_bad_setting_exit_2(sample_clip: pathlib.Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["probe", str(sample_clip), "--fps", "500"]) == 2
+    assert capsys.readouterr().err == "safewatch probe: error: Input should be less than or equal to 120\n"
+
+
 @pytest.mark.parametrize(
     ("content", "message"),
     [(None, "file not found"), (b"\x00garbage" * 1000, "not a readable video file")],

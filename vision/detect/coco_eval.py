@@ -31,7 +31,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from vision.detect.detector import Detector
 from vision.detect.errors import DetectError, EvalError
 from vision.detect.images import load_image
+from vision.detect.registry import ModelRegistry
 from vision.types import Detections, Float64Array
+
+#: The default confidence threshold: COCO mAP is measured over the whole precision/recall curve.
+COCO_CONFIDENCE = 0.001
 
 # -- COCO annotations (an input data format, not a config: unknown fields such as `segmentation` are ignored) ------
 
@@ -242,7 +246,11 @@ def _label_metrics(
 
 
 def evaluate_coco(
-    detector: Detector, coco: CocoFile, images_dir: pathlib.Path, annotations: pathlib.Path, confidence: float = 0.001
+    detector: Detector,
+    coco: CocoFile,
+    images_dir: pathlib.Path,
+    annotations: pathlib.Path,
+    confidence: float = COCO_CONFIDENCE,
 ) -> CocoReport:
     """COCO bbox metrics of `detector` on the images of `coco`, per semantic label (see the module docstring)."""
     mapping = match_categories(coco.categories, detector.card.labels)
@@ -272,3 +280,24 @@ def evaluate_coco(
         ],
         unscored_labels=sorted(set(detector.card.provides) - set(label_ids)),
     )
+
+
+def evaluate_coco_files(
+    registry: ModelRegistry,
+    model: str,
+    annotations: pathlib.Path,
+    images_dir: pathlib.Path,
+    confidence: float | None = None,
+) -> CocoReport:
+    """`model` of `registry` scored on a COCO file and the directory its `file_name` entries are relative to
+    (`safewatch eval --annotations`); `confidence` None means `COCO_CONFIDENCE`.
+
+    Bad input raises a DetectError naming it, checked in the order a user fixes it: the directory, the annotations
+    file, the model, then each listed image.
+    """
+    if not images_dir.is_dir():
+        raise EvalError(f"{images_dir}: images directory not found")
+    coco = load_coco(annotations)
+    detector = registry.detector(model)
+    conf = COCO_CONFIDENCE if confidence is None else confidence
+    return evaluate_coco(detector, coco, images_dir, annotations, confidence=conf)

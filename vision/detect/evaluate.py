@@ -1,6 +1,7 @@
 """Model-engineer sanity check on unlabelled footage (`evaluate_clip`): a model, and optionally a reference model,
 over sampled frames of a video: detections per label per frame, latency, and agreement with the reference per shared
-label (`compare.agreement`). COCO metrics against labelled images are `vision.detect.coco_eval`.
+label (`compare.agreement`). `evaluate_clip_file` is the whole check from a registry and a video file
+(`safewatch eval --clip`). COCO metrics against labelled images are `vision.detect.coco_eval`.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import numpy as np
 from vision.detect.compare import agreement
 from vision.detect.detector import Detector
 from vision.detect.errors import EvalError
+from vision.detect.registry import ModelRegistry
 from vision.types import Detections, ImageArray
 
 
@@ -131,3 +133,42 @@ def evaluate_clip(
     shared = sorted(set(detector.card.provides) & set(reference.card.provides))
     return ClipReport(detector.name, list(frame_indices), per_frame, counts, latency, reference.name, ref_latency,
                       label_agreement(ref_dets, dets, shared))  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class ClipEvaluation:
+    report: ClipReport
+    note: str | None  # why the default reference model was not compared, when it was skipped
+
+
+def reference_model(registry: ModelRegistry, model: str, reference: str | None) -> tuple[str | None, str | None]:
+    """(reference model, note): `reference`, else the default person model when it is not `model` and shares a label
+    with it; the note says why a default reference sharing no label was skipped."""
+    if reference:
+        return reference, None
+    default = registry.default_model("person") if registry.providers_of("person") else None
+    if default is None or default == model:
+        return None, None
+    if not set(registry.card(default).provides) & set(registry.card(model).provides):
+        return None, f"no comparison: the default reference {default} shares no label with {model}"
+    return default, None
+
+
+def evaluate_clip_file(
+    registry: ModelRegistry,
+    model: str,
+    clip: pathlib.Path,
+    *,
+    frames: int = 20,
+    step: int | None = None,
+    reference: str | None = None,
+    compare: bool = True,
+    confidence: float | None = None,
+) -> ClipEvaluation:
+    """`evaluate_clip` of `model` over `frames` frames of `clip` (every `step`-th, or spread over the clip), compared
+    with `reference_model` unless `compare` is False. Bad input raises a DetectError naming it (model first)."""
+    detector = registry.detector(model)
+    ref_name, note = reference_model(registry, model, reference) if compare else (None, None)
+    ref = registry.detector(ref_name) if ref_name else None
+    indices, images = clip_frames(clip, frames, step)
+    return ClipEvaluation(evaluate_clip(detector, images, indices, reference=ref, confidence=confidence), note)

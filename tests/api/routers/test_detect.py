@@ -217,3 +217,17 @@ def test_detectors_are_loaded_once_per_app(
     first = registry.detector(DEFAULT)
     post(client, platform, (test_images / "zidane.jpg").read_bytes())
     assert registry.detector(DEFAULT) is first
+
+
+def test_each_inference_is_timed_per_model(
+    detect_app: FastAPI, client: TestClient, platform: dict[str, str], test_images: Path
+) -> None:
+    metrics = detect_app.state.ctx.metrics
+
+    def count() -> float:
+        value = metrics.registry.get_sample_value("safewatch_inference_latency_seconds_count", {"model": DEFAULT})
+        return float(value or 0.0)
+
+    before = count()
+    assert post(client, platform, (test_images / "bus.jpg").read_bytes()).status_code == 200
+    assert count() == before + 1

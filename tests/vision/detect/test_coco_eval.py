@@ -15,9 +15,16 @@ from typing import Any
 import pytest
 
 from tests.vision.detect.helpers import DEFAULT, built_default_models_dir
-from vision.detect.coco_eval import CocoCategory, evaluate_coco, load_coco, match_categories
+from vision.detect.coco_eval import (
+    COCO_CONFIDENCE,
+    CocoCategory,
+    evaluate_coco,
+    evaluate_coco_files,
+    load_coco,
+    match_categories,
+)
 from vision.detect.detector import Detector
-from vision.detect.errors import EvalError
+from vision.detect.errors import EvalError, ModelError
 from vision.detect.registry import ModelRegistry
 
 PERSON, BUS, TIE = 1, 6, 28
@@ -181,3 +188,26 @@ def test_no_matching_category(detector: Detector, test_images: pathlib.Path, tmp
     ann = write_coco(tmp_path / "ann.json", data)
     with pytest.raises(EvalError, match="none matches a label of model 'coco-yolov3-tiny'"):
         evaluate_coco(detector, load_coco(ann), test_images, ann)
+
+
+def test_coco_files_from_the_registry(test_images: pathlib.Path, tmp_path: pathlib.Path) -> None:
+    """The whole evaluation from names and paths; the threshold defaults to the whole precision/recall curve."""
+    ann = write_coco(tmp_path / "ann.json", coco_dict())
+    registry = ModelRegistry(built_default_models_dir())
+    report = evaluate_coco_files(registry, DEFAULT, ann, test_images)
+    assert report.model == DEFAULT and report.confidence == COCO_CONFIDENCE == 0.001
+    assert report.map50 is not None and report.map50 > 0.8
+    assert evaluate_coco_files(registry, DEFAULT, ann, test_images, confidence=1.0).map == 0.0
+
+
+def test_coco_files_check_the_directory_then_the_file_then_the_model(
+    test_images: pathlib.Path, tmp_path: pathlib.Path
+) -> None:
+    registry = ModelRegistry(built_default_models_dir())
+    ann = write_coco(tmp_path / "ann.json", "{not json")
+    with pytest.raises(EvalError, match=r"nodir: images directory not found"):
+        evaluate_coco_files(registry, "nope", ann, tmp_path / "nodir")
+    with pytest.raises(EvalError, match="not valid JSON"):
+        evaluate_coco_files(registry, "nope", ann, test_images)
+    with pytest.raises(ModelError, match="unknown model 'nope'"):
+        evaluate_coco_files(registry, "nope", write_coco(tmp_path / "ok.json", coco_dict()), test_images)

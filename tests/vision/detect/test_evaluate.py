@@ -9,8 +9,8 @@ import pytest
 
 from tests.vision.detect.helpers import DEFAULT, built_default_models_dir
 from vision.detect.detector import Detector
-from vision.detect.errors import EvalError
-from vision.detect.evaluate import clip_frames, evaluate_clip, label_agreement
+from vision.detect.errors import EvalError, ModelError
+from vision.detect.evaluate import clip_frames, evaluate_clip, evaluate_clip_file, label_agreement, reference_model
 from vision.detect.registry import ModelRegistry
 from vision.types import Detections
 
@@ -59,3 +59,30 @@ def test_clip_errors(tmp_path: pathlib.Path) -> None:
     (tmp_path / "text.mp4").write_text("not a video")
     with pytest.raises(EvalError, match=r"text\.mp4: cannot open as video"):
         clip_frames(tmp_path / "text.mp4", 5)
+
+
+def test_clip_file_compares_with_the_reference_it_is_given(sample_clip: pathlib.Path) -> None:
+    registry = ModelRegistry(built_default_models_dir())
+    result = evaluate_clip_file(registry, DEFAULT, sample_clip, frames=3, step=10, reference=DEFAULT)
+    assert result.report.frames == [0, 10, 20] and result.report.reference == DEFAULT and result.note is None
+    assert {a.label: a.matched_rate for a in result.report.agreement}["person"] == 1.0
+    alone = evaluate_clip_file(registry, DEFAULT, sample_clip, frames=2, step=10, reference=DEFAULT, compare=False)
+    assert alone.report.reference is None and alone.report.agreement == [] and alone.note is None
+
+
+def test_reference_model_defaults_to_the_person_model_sharing_a_label() -> None:
+    registry = ModelRegistry(built_default_models_dir())
+    assert reference_model(registry, DEFAULT, None) == (None, None)  # the model is the default itself
+    assert reference_model(registry, "helmet", "other") == ("other", None)  # explicit: not checked here
+    name, note = reference_model(registry, "helmet", None)  # helmet/no_helmet: no label shared with the default
+    assert name is None and note == f"no comparison: the default reference {DEFAULT} shares no label with helmet"
+
+
+def test_clip_file_checks_the_model_before_the_clip(tmp_path: pathlib.Path) -> None:
+    registry = ModelRegistry(built_default_models_dir())
+    with pytest.raises(ModelError, match="unknown model 'nope'"):
+        evaluate_clip_file(registry, "nope", tmp_path / "missing.mp4")
+    with pytest.raises(ModelError, match="unknown model 'gone'"):
+        evaluate_clip_file(registry, DEFAULT, tmp_path / "missing.mp4", reference="gone")
+    with pytest.raises(EvalError, match=r"missing\.mp4: file not found"):
+        evaluate_clip_file(registry, DEFAULT, tmp_path / "missing.mp4", reference="gone", compare=False)
