@@ -21,6 +21,7 @@ from sqlalchemy.exc import OperationalError
 from api.camera_store import CameraStore
 from api.consumer import consume_into_store
 from api.context import AppContext
+from api.detect_pool import DetectPool
 from api.metrics import Metrics
 from api.routers import cameras, detect, events, frames, health, incidents, keys, stats, ui, webhooks, workers
 from api.settings import Settings
@@ -77,6 +78,7 @@ def create_app(
         metrics=metrics,
         registry=registry or ModelRegistry(settings.models_dir),
         cameras=CameraStore(settings.config_dir),
+        detect=DetectPool(settings.detect_concurrency, settings.detect_queue, settings.detect_retry_after_s),
         workers=workers,
         bus=bus,
         frames=frames,
@@ -126,4 +128,5 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
                 await asyncio.wait_for(task, timeout=10)
             except (TimeoutError, asyncio.CancelledError):
                 task.cancel()
+        ctx.detect.shutdown()
         ctx.store.dispose()

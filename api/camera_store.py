@@ -5,11 +5,14 @@ hand-written `gate3-east.yml` holding `id: gate-3` (the API's own file is always
 broken claims the id of its file stem. Validation is the YAML loader's own
 (`pipelines.config.camera.load_camera_config`),
 run on the file about to be installed, so the API accepts exactly what `safewatch config validate` and the workers
-accept, with the same dotted field paths in its problems.
+accept, with the same dotted field paths in its problems, plus the stream policy of the caller
+(`pipelines.config.streams.StreamPolicy`: which files and URL schemes an API key may point a camera at). The
+camera's current stream values are kept as they are, so editing zones never needs more rights than the streams took.
 
 Writes are atomic: the new YAML goes to a hidden temp file in the config directory (`.<id>.<random>.tmp`, which
 the loader and the workers' directory watch ignore: hidden, not `*.yaml`), is validated there and then renamed over
-the target, so a worker polling the directory never sees a half-written file. One lock per store serialises writes
+the target, so a worker polling the directory never sees a half-written file. The file is created owner-only (0600,
+whatever it was before): it may hold stream passwords. One lock per store serialises writes
 within a process; across processes the last rename wins (`If-Match` with the ETag detects lost updates).
 """
 
@@ -28,7 +31,7 @@ from typing import Any
 
 import yaml
 
-from pipelines.config.camera import CameraConfig, ConfigError, ConfigProblem, load_camera_config
+from pipelines.config.camera import CameraConfig, ConfigError, ConfigProblem, StreamPolicy, load_camera_config
 from pipelines.config.yaml_io import read_yaml
 from vision.redact import redact_url
 
@@ -73,7 +76,13 @@ def etag_of(data: bytes) -> str:
 
 
 class _Dumper(yaml.SafeDumper):
-    """Block style for mappings, flow style for short lists (`zones: [a, b]`, `polygon: [[0.1, 0.2], …]`)."""
+    """Block style for mappings, flow style for short lists (`zones: [a, b]`, `polygon: [[0.1, 0.2], …]`).
+
+    Never anchors and aliases (a value used twice is written twice): the loader refuses them.
+    """
+
+    def ignore_aliases(self, data: Any) -> bool:
+        return True
 
 
 def _represent_list(dumper: yaml.SafeDumper, data: list[Any]) -> yaml.Node:
@@ -196,12 +205,19 @@ class CameraStore:
             raise PreconditionFailed(if_match)
 
     def put(
-        self, camera_id: str, body: Mapping[str, Any], *, check: Check | None = None, if_match: str | None = None
+        self,
+        camera_id: str,
+        body: Mapping[str, Any],
+        *,
+        policy: StreamPolicy,
+        check: Check | None = None,
+        if_match: str | None = None,
     ) -> tuple[StoredCamera, bool]:
         """Create or replace the camera from `body` (the config as in the YAML; `id` absent or equal to `camera_id`).
 
-        Returns (stored camera, created). Raises ConfigError (problems with dotted field paths, `file` = the target
-        file), PreconditionFailed, FileTaken.
+        `policy`: the streams the caller may set (its current ones are kept whatever the policy). Returns (stored
+        camera, created). Raises ConfigError (problems with dotted field paths, `file` = the target file),
+        PreconditionFailed, FileTaken.
         """
         target = self.config_dir / f"{camera_id}.yaml"
         if "id" in body and body["id"] != camera_id:
@@ -213,8 +229,10 @@ class CameraStore:
             if target.exists() and target not in paths:
                 raise FileTaken(f"{target.name} holds another camera ('{self._claimed_id(target)}'); rename it first")
             data = {"id": camera_id, **{k: v for k, v in body.items() if k != "id"}}
-            data = restore_credentials(data, self._raw(paths[0]) if paths else None)
-            stored = self._install(target, dump_yaml(camera_id, data), check, paths)
+            current = self._raw(paths[0]) if paths else None
+            data = restore_credentials(data, current)
+            policy = policy.keeping(_stream_values(current))
+            stored = self._install(target, dump_yaml(camera_id, data), check, policy)
             for other in paths:
                 if other != target:
                     other.unlink(missing_ok=True)
@@ -222,9 +240,12 @@ class CameraStore:
         log.info("camera %s: %s %s", camera_id, "replaced" if paths else "created", target)
         return stored, not paths
 
-    def _install(self, target: Path, text: str, check: Check | None, existing: list[Path]) -> StoredCamera:
-        """Write `text` to a temp file beside `target`, validate it like the loader does, rename it over `target`."""
-        self.config_dir.mkdir(parents=True, exist_ok=True)
+    def _install(self, target: Path, text: str, check: Check | None, policy: StreamPolicy) -> StoredCamera:
+        """Write `text` to a temp file beside `target`, validate it like the loader does, rename it over `target`.
+
+        mkstemp creates the temp file 0600 whatever the umask, and the rename keeps that mode.
+        """
+        self.config_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         fd, tmp_name = tempfile.mkstemp(prefix=f".{target.stem}.", suffix=".tmp", dir=self.config_dir)
         tmp = Path(tmp_name)
         try:
@@ -234,14 +255,12 @@ class CameraStore:
                 handle.flush()
                 os.fsync(handle.fileno())
             try:
-                config = load_camera_config(tmp, check_files=True)
+                config = load_camera_config(tmp, check_files=True, policy=policy)
             except ConfigError as exc:
                 raise ConfigError([_renamed(p, target) for p in exc.problems]) from None
             problems = check(config) if check is not None else []
             if problems:
                 raise ConfigError([_renamed(p, target) for p in problems])
-            mode = existing[0].stat().st_mode & 0o777 if existing else 0o644
-            tmp.chmod(mode)
             os.replace(tmp, target)
         finally:
             with contextlib.suppress(FileNotFoundError):
@@ -259,6 +278,12 @@ class CameraStore:
                 path.unlink(missing_ok=True)
         log.info("camera %s: deleted %s", camera_id, ", ".join(p.name for p in paths))
         return paths
+
+
+def _stream_values(raw: Mapping[str, Any] | None) -> list[str]:
+    """The stream values of a stored config's raw YAML (none when it has no valid `streams` mapping)."""
+    streams = (raw or {}).get("streams")
+    return [v for v in streams.values() if isinstance(v, str)] if isinstance(streams, dict) else []
 
 
 def _renamed(problem: ConfigProblem, target: Path) -> ConfigProblem:

@@ -7,6 +7,7 @@ import contextlib
 from dataclasses import dataclass, field
 
 from api.camera_store import CameraStore
+from api.detect_pool import DetectPool
 from api.metrics import Metrics
 from api.settings import Settings
 from api.store.db import Store
@@ -50,6 +51,7 @@ class AppContext:
     metrics: Metrics
     registry: ModelRegistry  # POST /v1/detect, PUT /v1/cameras; loaded detectors are cached here
     cameras: CameraStore  # camera config YAML files (api.camera_store)
+    detect: DetectPool  # POST /v1/detect runs here, never on the shared thread pool (api.detect_pool)
     workers: WorkersProvider = embedded_workers
     bus: EventBus | None = None
     frames: FrameProvider | None = None  # GET /v1/cameras/{id}/frame.jpg; the embedded service provides it

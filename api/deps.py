@@ -6,7 +6,7 @@ from typing import Annotated, cast
 
 from fastapi import Depends, Request
 
-from api.auth import AdminKey, OperatorKey, PlatformKey, Principal, ViewerKey
+from api.auth import AdminKey, AllSitesAdminKey, AllSitesViewerKey, OperatorKey, PlatformKey, Principal, ViewerKey
 from api.camera_store import CameraStore
 from api.context import AppContext
 from api.metrics import Metrics
@@ -48,6 +48,8 @@ CamerasDep = Annotated[CameraStore, Depends(get_cameras)]
 
 __all__ = [
     "AdminKey",
+    "AllSitesAdminKey",
+    "AllSitesViewerKey",
     "CamerasDep",
     "CtxDep",
     "MetricsDep",

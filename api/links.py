@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
-
 from api.jsontypes import EventJSON
 from vision.redact import redact_url
-
-SECRET_QUERY_KEYS = frozenset({"key", "access_token", "token", "secret", "sign", "password", "apikey", "api_key"})
 
 
 def snapshot_link(base_url: str, incident_id: str) -> str:
@@ -29,12 +25,3 @@ def public_event(payload: EventJSON, base_url: str) -> EventJSON:
         if isinstance(value, str):
             out[key] = redact_url(value)
     return out
-
-
-def redact_webhook_url(url: str) -> str:
-    """Hide userinfo and token-like query values (DingTalk access_token, WeCom key) of a subscription URL."""
-    parts = urlsplit(redact_url(url))
-    query = [
-        (k, "***" if k.lower() in SECRET_QUERY_KEYS else v) for k, v in parse_qsl(parts.query, keep_blank_values=True)
-    ]
-    return urlunsplit(parts._replace(query=urlencode(query, safe="*")))

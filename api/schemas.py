@@ -94,7 +94,11 @@ class ActionOut(BaseModel):
     action: str
     from_status: str
     to_status: str
-    actor: str
+    actor: str = Field(description="As the client gave it (default: the key's name)")
+    key_id: str | None = Field(
+        description="Id of the API key that acted; null for actions recorded before migration 0002"
+    )
+    key_name: str | None = Field(description="Name of that key when it acted")
     note: str | None
     at: datetime
 
@@ -105,6 +109,8 @@ class ActionOut(BaseModel):
             from_status=row.from_status,
             to_status=row.to_status,
             actor=row.actor,
+            key_id=row.key_id,
+            key_name=row.key_name,
             note=row.note,
             at=row.at,
         )

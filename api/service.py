@@ -32,6 +32,7 @@ from pipelines.bus.factory import make_bus
 from pipelines.camera.assemble import EvidenceOptions
 from pipelines.camera.sinks import BusSink
 from pipelines.worker.camera_worker import CameraWorker
+from pipelines.worker.data_dir import prepare_data_dir
 from vision.detect.batcher import BatcherPool
 from vision.detect.registry import ModelRegistry
 from vision.media.config import RetentionConfig
@@ -44,6 +45,7 @@ log = logging.getLogger(__name__)
 class EmbeddedService:
     def __init__(self, settings: Settings, *, realtime_files: bool = True) -> None:
         self.settings = settings
+        prepare_data_dir(settings.data_dir)  # first: everything below creates files in it (umask 0o077)
         # In-process by default; SAFEWATCH_REDIS_URL makes the all-in-one service publish through Redis Streams too.
         self.bus = make_bus(settings.redis_url, spool_dir=settings.data_dir / "spool", prefix=settings.redis_prefix)
         self.registry = ModelRegistry(settings.models_dir)
@@ -79,7 +81,12 @@ class EmbeddedService:
         signal exits at once.
         """
         config = uvicorn.Config(
-            self.app, host=self.settings.host, port=self.settings.port, log_level="warning", timeout_graceful_shutdown=5
+            self.app,
+            host=self.settings.host,
+            port=self.settings.port,
+            log_level="warning",
+            log_config=None,  # uvicorn logs through the root handler, so through the redacting formatter
+            timeout_graceful_shutdown=5,
         )
         server = _Server(config, self, on_stopping)
         self.start()

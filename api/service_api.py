@@ -21,6 +21,7 @@ from api.settings import Settings
 from api.store.db import Store
 from pipelines.bus.factory import make_bus
 from pipelines.bus.redis_client import RedisUnavailable, connect
+from pipelines.worker.data_dir import prepare_data_dir
 from pipelines.worker.runtime import NO_REDIS, StartupError
 
 log = logging.getLogger(__name__)
@@ -37,6 +38,7 @@ class ApiService:
         if not settings.config_dir.is_dir():
             raise StartupError(f"config dir {settings.config_dir}: no such directory")
         self.settings = settings
+        prepare_data_dir(settings.data_dir)  # the SQLite store and the media dir (umask 0o077)
         try:
             self.client = connect(settings.redis_url, timeout_s=REDIS_TIMEOUT_S)
         except RedisUnavailable as exc:
@@ -62,7 +64,9 @@ class ApiService:
     def serve(self) -> None:
         """Serve HTTP on `settings.host:port` until Ctrl-C or SIGTERM, then close everything."""
         server = uvicorn.Server(
-            uvicorn.Config(self.app, host=self.settings.host, port=self.settings.port, log_level="warning")
+            uvicorn.Config(
+                self.app, host=self.settings.host, port=self.settings.port, log_level="warning", log_config=None
+            )
         )
         try:
             server.run()

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
+from api.webhooks.guard import AllowList
 from pipelines.worker.settings import RuntimeSettings
 
 
@@ -43,6 +44,28 @@ class Settings(RuntimeSettings):
     max_upload_bytes: int = Field(
         default=20 * 1024 * 1024, gt=0, description="Largest accepted upload (POST /v1/detect)"
     )
+    detect_concurrency: int = Field(
+        default=2, ge=1, le=64, description="POST /v1/detect requests decoded and analysed at once (own thread pool)"
+    )
+    detect_queue: int = Field(
+        default=4, ge=0, le=1024, description="POST /v1/detect requests waiting for a slot; more get 429"
+    )
+    detect_retry_after_s: int = Field(default=2, ge=1, description="Retry-After of a 429 from POST /v1/detect")
+    detect_upload_timeout_s: float = Field(
+        default=60.0, gt=0, description="A POST /v1/detect body not received within this time is refused (408)"
+    )
+    detect_max_side: int = Field(
+        default=1280,
+        ge=64,
+        description="POST /v1/detect decodes larger images reduced to 1-2x this many pixels on the longer side "
+        "(large JPEGs at 1/2-1/8 scale by the decoder); boxes are still in the uploaded image's pixels",
+    )
+    detect_max_pixels: int = Field(
+        default=10_000_000,
+        gt=0,
+        description="Most pixels POST /v1/detect decodes per image; a larger image that cannot be decoded reduced "
+        "(not a baseline JPEG) is refused with 422. 10 MP keeps one request under ~150 MB (WebP, the costliest)",
+    )
 
     webhook_max_attempts: int = Field(default=8, ge=1, description="Attempts before a delivery becomes a dead letter")
     webhook_backoff_base_s: float = Field(default=2.0, gt=0, description="First retry delay; doubles per attempt")
@@ -52,11 +75,22 @@ class Settings(RuntimeSettings):
     webhook_lease_s: float = Field(default=60.0, gt=0, description="Claim lease, so two dispatchers never double-send")
     webhook_batch: int = Field(default=20, ge=1, description="Deliveries claimed per dispatcher round")
     webhook_dispatcher: bool = Field(default=True, description="Run the webhook dispatcher inside the API process")
+    webhook_allow_hosts: str = Field(
+        default="",
+        description="Comma list of host names, IP addresses and CIDR networks webhooks may reach although they are "
+        "loopback, private, link-local or reserved (an on-site receiver); empty = public addresses only",
+    )
 
     sse_poll_interval_s: float = Field(
         default=1.0, gt=0, description="How often the SSE stream looks for new store events"
     )
     sse_ping_s: float = Field(default=15.0, gt=0, description="SSE keep-alive comment interval")
+
+    @field_validator("webhook_allow_hosts")
+    @classmethod
+    def _valid_allow_hosts(cls, value: str) -> str:
+        AllowList.parse(value)  # a typo fails at startup, not as refused deliveries later
+        return value
 
     @model_validator(mode="after")
     def _derive_paths(self) -> Settings:
@@ -66,6 +100,11 @@ class Settings(RuntimeSettings):
             self.public_base_url = f"http://{self.host}:{self.port}"
         self.public_base_url = self.public_base_url.rstrip("/")
         return self
+
+    @property
+    def webhook_allow(self) -> AllowList:
+        """`webhook_allow_hosts`, parsed."""
+        return AllowList.parse(self.webhook_allow_hosts)
 
     @property
     def base_url(self) -> str:

@@ -14,6 +14,7 @@ from collections.abc import Callable
 
 from cli import api, bench, config, detect, eval, evidence, keys, models, probe, replay, run, worker
 from cli.common import BadSetting
+from vision.redact import RedactingFormatter
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +50,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     level = logging.WARNING - 10 * min(args.verbose, 2)
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    handler = logging.StreamHandler()
+    handler.setFormatter(RedactingFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=level, handlers=[handler])
+    # httpx/httpcore log every request URL at INFO/DEBUG: webhook tokens (DingTalk ?access_token=, Feishu /hook/…)
+    for name in ("httpx", "httpcore"):
+        logging.getLogger(name).setLevel(logging.WARNING)
     func = getattr(args, "func", None)
     if func is None:
         parser.print_help()

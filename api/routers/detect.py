@@ -1,43 +1,54 @@
 """`POST /v1/detect`: one uploaded image → detections, and with `camera_id` the violations of that camera's rules.
 
 The body is multipart/form-data: `file` (the image; at most `max_upload_bytes`, refused with 413 while it streams
-in), and optional text fields `camera_id`, `model`, `conf`. Models: `model` when given, else the models the camera's
-rules need (`pipelines.camera.assemble.resolve_models`), else the registry's default person model. Detectors are loaded
-once per app (cached in the app's `ModelRegistry`); decoding and inference run in the thread pool, never on the
-event loop. Rules are evaluated with single-frame semantics (`pipelines.camera.single_frame`), which the response
-states.
+in, and received within `detect_upload_timeout_s`, else 408), and optional text fields `camera_id`, `model`, `conf`.
+Models: `model` when given, else the models the camera's rules need (`pipelines.camera.assemble.resolve_models`), else
+the registry's default person model. Detectors are loaded once per app (cached in the app's `ModelRegistry`). Rules
+are evaluated with single-frame semantics (`pipelines.camera.single_frame`), which the response states.
+
+Load: the request takes a slot of the app's `DetectPool` before its body is read, and decoding, model choice and
+inference run on the pool's own threads, never on the event loop nor on the thread pool the other routes share;
+with every slot taken the answer is 429 with `Retry-After`. Images larger than `detect_max_side` are decoded reduced
+(`vision.detect.images.decode_image`) and every box is scaled back to the uploaded image's pixels; what is decoded
+is capped at `detect_max_pixels`. Any decoder failure is a 4xx, never a 500.
 """
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Request, status
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
-from starlette.concurrency import run_in_threadpool
 
-from api.deps import CamerasDep, MetricsDep, PlatformKey, RegistryDep, SettingsDep
+from api.context import AppContext
+from api.deps import CtxDep, PlatformKey, Principal
+from api.detect_pool import DetectBusy
 from api.jsontypes import Responses
-from api.metrics import Metrics
-from api.routers.cameras import load_camera
+from api.routers.cameras import load_camera_for
 from api.schemas import Problem
+from api.settings import Settings
 from api.uploads import Upload, UploadError, read_upload
 from pipelines.camera.assemble import PipelineConfigError, resolve_models
 from pipelines.camera.single_frame import NOTE, detect_image, detections_json, evaluate_single_frame, violations_json
 from pipelines.config.camera import CameraConfig
 from vision.detect.errors import ImageError, ModelError
-from vision.detect.images import load_image
+from vision.detect.images import DecodedImage, decode_image
 from vision.detect.registry import ModelRegistry
+from vision.types import Detections
 
 router = APIRouter(prefix="/v1", tags=["detect"])
 
 _ERRORS: Responses = {
     400: {"model": Problem, "description": "Empty or malformed upload"},
-    404: {"model": Problem, "description": "Unknown camera_id"},
+    404: {"model": Problem, "description": "Unknown camera_id, or a camera outside a site-scoped key's sites"},
+    408: {"model": Problem, "description": "The body was not received within detect_upload_timeout_s"},
     409: {"model": Problem, "description": "The camera's config file is invalid"},
     413: {"model": Problem, "description": "Upload larger than max_upload_bytes"},
     415: {"model": Problem, "description": "Not multipart/form-data, or the file is not an image"},
     422: {"description": "Bad form field, truncated/corrupt image, image with too many pixels, unusable model"},
+    429: {"model": Problem, "description": "Every detect slot is busy; retry after the `Retry-After` seconds"},
     503: {"model": Problem, "description": "No usable detection model on this server"},
 }
 _FORM: dict[str, Any] = {  # FastAPI's type of `openapi_extra` (invariant dict, so Any must match)
@@ -166,32 +177,42 @@ def _image_error(exc: ImageError) -> HTTPException:
     return HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, message)  # truncated, corrupt, too many pixels
 
 
-def analyse(
-    registry: ModelRegistry,
-    names: list[str],
-    upload: Upload,
-    params: DetectParams,
-    camera: CameraConfig | None,
-    metrics: Metrics,
-) -> DetectResponse:
-    """Decode, detect, evaluate (blocking: run it in the thread pool)."""
-    image = load_image(upload.data, name=upload.filename or "upload")
-    detectors = [registry.detector(name) for name in names]
-    det = detect_image(detectors, image, params.conf, on_inference=metrics.observe_inference)
+def analyse(ctx: AppContext, key: Principal, upload: Upload, params: DetectParams) -> DetectResponse:
+    """Load the camera (404 outside `key`'s sites), choose the models, decode, detect, evaluate (blocking: run it on
+    the detect pool)."""
+    camera = load_camera_for(ctx.cameras, params.camera_id, key).config if params.camera_id is not None else None
+    names = choose_models(ctx.registry, camera, params.model)
+    try:
+        image = decode_image(
+            upload.data,
+            name=upload.filename or "upload",
+            max_side=ctx.settings.detect_max_side,
+            max_decoded_pixels=ctx.settings.detect_max_pixels,
+        )
+        detectors = [ctx.registry.detector(name) for name in names]
+    except ImageError as exc:
+        raise _image_error(exc) from None
+    except ModelError as exc:
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, f"cannot load the model: {exc}") from None
+    det = detect_image(detectors, image.pixels, params.conf, on_inference=ctx.metrics.observe_inference)
     response = DetectResponse(
-        image=ImageOut(width=int(image.shape[1]), height=int(image.shape[0]), filename=upload.filename),
+        image=ImageOut(width=image.width, height=image.height, filename=upload.filename),
         models=names,
-        detections=[DetectionOut.model_validate(d) for d in detections_json(det)],
+        detections=[DetectionOut.model_validate(d) for d in detections_json(image.to_original(det))],
     )
     if camera is not None:
-        violations, reports = evaluate_single_frame(camera, image, det)
-        response.camera_id = camera.id
-        response.violations = [ViolationOut.model_validate(v) for v in violations_json(violations)]
-        response.rules = [
-            RuleOut(rule_key=r.rule_key, rule=r.rule, evaluated=r.evaluated, note=r.note) for r in reports
-        ]
-        response.note = NOTE
+        _add_violations(response, camera, image, det)
     return response
+
+
+def _add_violations(response: DetectResponse, camera: CameraConfig, image: DecodedImage, det: Detections) -> None:
+    """The camera's rules on the decoded image; their evidence boxes in the uploaded image's pixels."""
+    violations, reports = evaluate_single_frame(camera, image.pixels, det)
+    scaled = [dataclasses.replace(v, evidence=image.to_original(v.evidence)) for v in violations]
+    response.camera_id = camera.id
+    response.violations = [ViolationOut.model_validate(v) for v in violations_json(scaled)]
+    response.rules = [RuleOut(rule_key=r.rule_key, rule=r.rule, evaluated=r.evaluated, note=r.note) for r in reports]
+    response.note = NOTE
 
 
 @router.post(
@@ -201,29 +222,29 @@ def analyse(
     responses=_ERRORS,
     openapi_extra=_FORM,
 )
-async def detect(
-    request: Request,
-    _key: PlatformKey,
-    settings: SettingsDep,
-    registry: RegistryDep,
-    cameras: CamerasDep,
-    metrics: MetricsDep,
-) -> DetectResponse:
+async def detect(request: Request, key: PlatformKey, ctx: CtxDep) -> DetectResponse:
     """Detections in one image; with `camera_id`, the violations its rules report on this image alone."""
     try:
-        upload = await read_upload(request, max_bytes=settings.max_upload_bytes)
+        with ctx.detect.admit():
+            upload = await _read(request, ctx.settings)
+            params = _params(upload.fields)
+            return await ctx.detect.run(analyse, ctx, key, upload, params)
+    except DetectBusy as exc:
+        raise HTTPException(
+            status.HTTP_429_TOO_MANY_REQUESTS, str(exc), headers={"Retry-After": str(exc.retry_after_s)}
+        ) from None
+
+
+async def _read(request: Request, settings: Settings) -> Upload:
+    """The upload, within `detect_upload_timeout_s`: a trickling body must not hold a detect slot for long."""
+    try:
+        async with asyncio.timeout(settings.detect_upload_timeout_s):
+            upload = await read_upload(request, max_bytes=settings.max_upload_bytes)
     except UploadError as exc:
         raise HTTPException(exc.status_code, exc.reason) from None
+    except TimeoutError:
+        reason = f"the upload was not received within {settings.detect_upload_timeout_s:g} s (detect_upload_timeout_s)"
+        raise HTTPException(status.HTTP_408_REQUEST_TIMEOUT, reason) from None
     if not upload.data:
         raise HTTPException(status.HTTP_400_BAD_REQUEST, "the uploaded file is empty (0 bytes)")
-    params = _params(upload.fields)
-    camera = None
-    if params.camera_id is not None:
-        camera = (await run_in_threadpool(load_camera, cameras, params.camera_id)).config
-    names = await run_in_threadpool(choose_models, registry, camera, params.model)
-    try:
-        return await run_in_threadpool(analyse, registry, names, upload, params, camera, metrics)
-    except ImageError as exc:
-        raise _image_error(exc) from None
-    except ModelError as exc:
-        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, f"cannot load the model: {exc}") from None
+    return upload

@@ -1,4 +1,5 @@
-"""`GET /v1/events`: Server-Sent Events of IncidentEvent (platform role), resumable with `Last-Event-ID`."""
+"""`GET /v1/events`: Server-Sent Events of IncidentEvent (platform role), resumable with `Last-Event-ID`; a
+site-scoped key receives only its sites' events."""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ router = APIRouter(prefix="/v1", tags=["events"])
     responses={200: {"content": {"text/event-stream": {}}}, 400: {"model": Problem}},
 )
 async def events(
-    _key: PlatformKey,
+    key: PlatformKey,
     ctx: CtxDep,
     last_event_id: Annotated[str | None, Header(description="Resume after this store event number")] = None,
     after: Annotated[
@@ -36,4 +37,4 @@ async def events(
             raise HTTPException(status.HTTP_400_BAD_REQUEST, "Last-Event-ID must be a store event number") from exc
         if start < 0:
             raise HTTPException(status.HTTP_400_BAD_REQUEST, "Last-Event-ID must be >= 0")
-    return EventSourceResponse(event_stream(ctx, start), ping=int(max(ctx.settings.sse_ping_s, 1)))
+    return EventSourceResponse(event_stream(ctx, start, key.sites), ping=int(max(ctx.settings.sse_ping_s, 1)))

@@ -1,9 +1,11 @@
-"""`GET /v1/cameras/{id}/frame.jpg`: a camera's current picture, the zone editor's background (viewer role).
+"""`GET /v1/cameras/{id}/frame.jpg`: a camera's current picture, the zone editor's background (operator role:
+the picture shows what the camera's source delivers, and who edits zones needs it).
 
 The latest frame the camera's pipeline analysed comes from the app context's frame provider (`AppContext.frames`,
 filled by `EmbeddedService` from its worker). A camera that is not running here but reads a video file shows that
-file's first frame (decoded with PyAV), so zones can be drawn before any worker runs; a stream URL that no worker
-here runs is 404 "camera not running" (a distributed API process has no frames).
+file's first frame (opened like every camera source: FFmpeg limited to the file protocol), so zones can be drawn
+before any worker runs; a stream URL that no worker here runs is 404 "camera not running" (a distributed API process
+has no frames).
 """
 
 from __future__ import annotations
@@ -17,10 +19,12 @@ import numpy as np
 import numpy.typing as npt
 from fastapi import APIRouter, HTTPException, Query, Response, status
 
-from api.deps import CamerasDep, CtxDep, ViewerKey
-from api.routers.cameras import NOT_FOUND, CameraId, load_camera
+from api.deps import CamerasDep, CtxDep, OperatorKey
+from api.routers.cameras import NOT_FOUND, CameraId, load_camera, load_camera_for
 from pipelines.config.camera import is_url
 from vision.media.snapshot import encode_jpeg
+from vision.sources import SourceConfig, SourceError
+from vision.sources.media import describe, open_input
 
 log = logging.getLogger(__name__)
 
@@ -28,17 +32,18 @@ router = APIRouter(prefix="/v1/cameras", tags=["cameras"])
 
 JPEG_QUALITY = 85
 FRAME_SOURCE_HEADER = "X-Frame-Source"  # live (last analysed frame) | file (first frame of the video file)
+_FIRST_FRAME = SourceConfig(analysis_fps=None, skip_nonref="off", ring_seconds=0)
 
 
 def first_frame(path: str) -> npt.NDArray[np.uint8] | None:
     """The first decodable frame of a video file as RGB, or None when the file cannot be read."""
     try:
-        with av.open(path) as container:
-            stream = container.streams.video[0]
+        container, stream = open_input(path, _FIRST_FRAME)
+        with container:
             for frame in container.decode(stream):
                 return np.asarray(frame.to_ndarray(format="rgb24"), dtype=np.uint8)
-    except (av.error.FFmpegError, OSError, IndexError) as exc:
-        log.warning("frame.jpg: cannot decode %s: %s", path, exc)
+    except (SourceError, av.error.FFmpegError, OSError) as exc:
+        log.warning("frame.jpg: cannot decode %s: %s", describe(path), exc)
     return None
 
 
@@ -49,16 +54,18 @@ def first_frame(path: str) -> npt.NDArray[np.uint8] | None:
 )
 def camera_frame(
     camera_id: CameraId,
-    _key: ViewerKey,
+    key: OperatorKey,
     ctx: CtxDep,
     cameras: CamerasDep,
     max_side: Annotated[int | None, Query(ge=64, le=8192, description="Downscale so the longest side fits")] = None,
 ) -> Response:
     """The latest analysed frame of the camera (JPEG); the first frame of its video file when it is not running.
 
-    `X-Frame-Source` says which: `live` or `file`. 404 for an unknown camera and for a stream camera no worker in
-    this process runs.
+    `X-Frame-Source` says which: `live` or `file`. 404 for an unknown camera, a camera outside the key's sites and a
+    stream camera no worker in this process runs.
     """
+    if key.scoped:
+        load_camera_for(cameras, camera_id, key)
     image = ctx.frames(camera_id) if ctx.frames is not None else None
     source = "live"
     if image is None:

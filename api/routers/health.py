@@ -7,7 +7,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from pydantic import BaseModel
 from sqlalchemy import text
 
-from api.deps import MetricsDep, StoreDep, ViewerKey
+from api.deps import AllSitesViewerKey, MetricsDep, StoreDep
 
 router = APIRouter(tags=["health"])
 
@@ -29,5 +29,5 @@ def healthz(store: StoreDep, response: Response) -> Health:
 
 
 @router.get("/metrics", response_class=Response, responses={200: {"content": {CONTENT_TYPE_LATEST: {}}}})
-def metrics(_key: ViewerKey, metrics: MetricsDep) -> Response:
+def metrics(_key: AllSitesViewerKey, metrics: MetricsDep) -> Response:
     return Response(metrics.render(), media_type=CONTENT_TYPE_LATEST)

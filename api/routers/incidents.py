@@ -1,4 +1,8 @@
-"""Incidents: list (filters + cursor), detail (events + audit trail), snapshot, clip (HTTP Range), handling."""
+"""Incidents: list (filters + cursor), detail (events + audit trail), snapshot, clip (HTTP Range), handling.
+
+A site-scoped key sees only its sites: the list is filtered in the query, and another site's incident (detail, media,
+handling) is 404 like an unknown one, so a key cannot learn that it exists.
+"""
 
 from __future__ import annotations
 
@@ -15,7 +19,7 @@ from api.auth import Principal
 from api.deps import OperatorKey, SettingsDep, StoreDep, ViewerKey
 from api.jsontypes import Responses
 from api.schemas import ActionOut, EventOut, HandlingRequest, IncidentDetail, IncidentOut, IncidentPage, Problem
-from api.store.handling import Action, IncidentNotFound, InvalidTransition, handle
+from api.store.handling import Action, Actor, IncidentNotFound, InvalidTransition, handle
 from api.store.incidents import (
     BadCursor,
     IncidentFilter,
@@ -41,7 +45,7 @@ def _utc(value: datetime | None) -> datetime | None:
 
 @router.get("", response_model=IncidentPage, responses={400: {"model": Problem}})
 def list_(
-    _key: ViewerKey,
+    key: ViewerKey,
     store: StoreDep,
     settings: SettingsDep,
     camera: str | None = None,
@@ -56,7 +60,9 @@ def list_(
     since, until = _utc(since), _utc(until)
     if since and until and since > until:
         raise HTTPException(status.HTTP_400_BAD_REQUEST, "`since` must not be after `until`")
-    filters = IncidentFilter(camera=camera, site=site, rule=rule, status=status_, since=since, until=until)
+    filters = IncidentFilter(
+        camera=camera, site=site, rule=rule, status=status_, since=since, until=until, scope=key.sites
+    )
     try:
         with store.read() as session:
             rows, next_cursor = list_incidents(session, filters, cursor=cursor, limit=limit)
@@ -74,17 +80,17 @@ def _detail(session: Session, row: Incident, base_url: str) -> IncidentDetail:
     )
 
 
-def _require(session: Session, incident_id: str) -> Incident:
-    row = get_incident(session, incident_id)
+def _require(session: Session, incident_id: str, key: Principal) -> Incident:
+    row = get_incident(session, incident_id, sites=key.sites)
     if row is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"incident {incident_id!r} not found")
     return row
 
 
 @router.get("/{incident_id}", response_model=IncidentDetail, responses=NOT_FOUND)
-def detail(incident_id: str, _key: ViewerKey, store: StoreDep, settings: SettingsDep) -> IncidentDetail:
+def detail(incident_id: str, key: ViewerKey, store: StoreDep, settings: SettingsDep) -> IncidentDetail:
     with store.read() as session:
-        return _detail(session, _require(session, incident_id), settings.base_url)
+        return _detail(session, _require(session, incident_id, key), settings.base_url)
 
 
 def resolve_media(media_root: Path, stored: str | None) -> Path | None:
@@ -109,9 +115,11 @@ def raw_variant(path: Path) -> Path:
     return path.with_name(f"{path.stem}_raw{path.suffix}")
 
 
-def _media(store: StoreDep, settings: SettingsDep, incident_id: str, kind: Literal["snapshot", "clip"]) -> Path:
+def _media(
+    store: StoreDep, settings: SettingsDep, key: Principal, incident_id: str, kind: Literal["snapshot", "clip"]
+) -> Path:
     with store.read() as session:
-        row = _require(session, incident_id)
+        row = _require(session, incident_id, key)
         stored = row.snapshot_path if kind == "snapshot" else row.clip_path
     path = resolve_media(settings.media_dir, stored)
     if path is None:
@@ -126,12 +134,12 @@ def _media(store: StoreDep, settings: SettingsDep, incident_id: str, kind: Liter
 )
 def snapshot(
     incident_id: str,
-    _key: ViewerKey,
+    key: ViewerKey,
     store: StoreDep,
     settings: SettingsDep,
     raw: Annotated[bool, Query(description="The original frame instead of the annotated one")] = False,
 ) -> FileResponse:
-    path = _media(store, settings, incident_id, "snapshot")
+    path = _media(store, settings, key, incident_id, "snapshot")
     if raw:
         path = raw_variant(path)
         if not path.is_file():
@@ -144,9 +152,9 @@ def snapshot(
     response_class=FileResponse,
     responses={200: {"content": {"video/mp4": {}}}, 206: {"description": "Partial content (Range)"}, **NOT_FOUND},
 )
-def clip(incident_id: str, _key: ViewerKey, store: StoreDep, settings: SettingsDep) -> FileResponse:
+def clip(incident_id: str, key: ViewerKey, store: StoreDep, settings: SettingsDep) -> FileResponse:
     """The evidence clip. Supports `Range: bytes=…` (206 + Content-Range; 416 when unsatisfiable)."""
-    return FileResponse(_media(store, settings, incident_id, "clip"), media_type="video/mp4")
+    return FileResponse(_media(store, settings, key, incident_id, "clip"), media_type="video/mp4")
 
 
 def _handling_route(action: Action) -> None:
@@ -173,10 +181,11 @@ def _handling_route(action: Action) -> None:
 def _handle(
     incident_id: str, action: Action, key: Principal, store: StoreDep, settings: SettingsDep, body: HandlingRequest
 ) -> IncidentDetail:
+    actor = Actor(name=body.actor or key.name, key_id=key.key_id, key_name=key.name, sites=key.sites)
     try:
         with store.session() as session:
-            handle(session, incident_id, action, actor=body.actor or key.name, note=body.note)
-            return _detail(session, _require(session, incident_id), settings.base_url)
+            handle(session, incident_id, action, actor=actor, note=body.note)
+            return _detail(session, _require(session, incident_id, key), settings.base_url)
     except IncidentNotFound as exc:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"incident {incident_id!r} not found") from exc
     except InvalidTransition as exc:

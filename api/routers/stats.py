@@ -1,4 +1,5 @@
-"""`GET /v1/stats`: incident counts by site, camera, rule, status, handling and day (JSON or CSV)."""
+"""`GET /v1/stats`: incident counts by site, camera, rule, status, handling and day (JSON or CSV); a site-scoped key
+counts only its sites' incidents."""
 
 from __future__ import annotations
 
@@ -37,7 +38,7 @@ def _utc(value: datetime | None) -> datetime | None:
     responses={200: {"content": {"text/csv": {}}}, 400: {"model": Problem}},
 )
 def stats(
-    _key: ViewerKey,
+    key: ViewerKey,
     store: StoreDep,
     since: datetime | None = None,
     until: datetime | None = None,
@@ -48,14 +49,14 @@ def stats(
     if since and until and since > until:
         raise HTTPException(status.HTTP_400_BAD_REQUEST, "`since` must not be after `until`")
     with store.read() as session:
-        counts = incident_stats(session, since=since, until=until)
+        counts = incident_stats(session, since=since, until=until, sites=key.sites)
     if format == "csv":
         buf = io.StringIO()
         writer = csv.writer(buf, lineterminator="\n")
         writer.writerow(["dimension", "key", "count"])
         for dimension, values in counts.items():
-            for key, count in values.items():
-                writer.writerow([dimension, key, count])
+            for name, count in values.items():
+                writer.writerow([dimension, name, count])
         return Response(buf.getvalue(), media_type="text/csv; charset=utf-8")
     return Stats(
         total=counts["total"]["all"],

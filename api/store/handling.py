@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Set
+from dataclasses import dataclass
 from enum import StrEnum
 
 from sqlalchemy import update
 from sqlalchemy.orm import Session
 
+from api.store.incidents import get_incident
 from api.store.models import Handling, HandlingAction, Incident, utcnow
 
 
@@ -38,9 +41,23 @@ class InvalidTransition(ValueError):
     pass
 
 
-def handle(session: Session, incident_id: str, action: Action, *, actor: str, note: str | None) -> HandlingAction:
-    """Apply `action` (compare-and-set on the current handling state, so concurrent actions cannot both win)."""
-    incident = session.get(Incident, incident_id)
+@dataclass(frozen=True)
+class Actor:
+    """Who acts: `name` as the client gave it (free text), and the key that authenticated the request, recorded
+    beside it so the audit trail does not rest on what the client claims. `sites`: the key's scope (None = all)."""
+
+    name: str
+    key_id: str | None
+    key_name: str | None
+    sites: Set[str] | None = None
+
+
+def handle(session: Session, incident_id: str, action: Action, *, actor: Actor, note: str | None) -> HandlingAction:
+    """Apply `action` (compare-and-set on the current handling state, so concurrent actions cannot both win).
+
+    An incident outside the actor's sites is IncidentNotFound, like one that does not exist.
+    """
+    incident = get_incident(session, incident_id, sites=actor.sites)
     if incident is None:
         raise IncidentNotFound(incident_id)
     current = Handling(incident.handling)
@@ -64,9 +81,11 @@ def handle(session: Session, incident_id: str, action: Action, *, actor: str, no
         action=action.value,
         from_status=current.value,
         to_status=target.value,
-        actor=actor,
+        actor=actor.name,
         note=note,
         at=utcnow(),
+        key_id=actor.key_id,
+        key_name=actor.key_name,
     )
     session.add(row)
     session.flush()

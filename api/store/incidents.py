@@ -6,12 +6,12 @@ import base64
 import binascii
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Sequence, Set
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, and_, func, or_, select
+from sqlalchemy import ColumnElement, Row, and_, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -119,16 +119,24 @@ def decode_cursor(cursor: str) -> tuple[datetime, str]:
 
 @dataclass(frozen=True)
 class IncidentFilter:
+    """What a client asked for; `scope` is what its key may see (None: every site), ANDed with the rest."""
+
     camera: str | None = None
     site: str | None = None
     rule: str | None = None
     status: str | None = None  # open|closed (lifecycle) or new|acknowledged|resolved|false_positive (handling)
     since: datetime | None = None
     until: datetime | None = None
+    scope: Set[str] | None = None
+
+
+def in_sites(sites: Set[str] | None) -> list[ColumnElement[bool]]:
+    """The WHERE condition of a key's scope on incidents (none for an unscoped key; an empty scope matches nothing)."""
+    return [] if sites is None else [Incident.site.in_(sorted(sites))]
 
 
 def _conditions(f: IncidentFilter) -> list[object]:
-    cond: list[object] = []
+    cond: list[object] = [*in_sites(f.scope)]
     if f.camera:
         cond.append(Incident.camera_id == f.camera)
     if f.site:
@@ -166,8 +174,11 @@ def list_incidents(
     return rows[:limit], encode_cursor(last.started_at, last.id)
 
 
-def get_incident(session: Session, incident_id: str) -> Incident | None:
-    return session.get(Incident, incident_id)
+def get_incident(session: Session, incident_id: str, *, sites: Set[str] | None = None) -> Incident | None:
+    """The incident, or None when it does not exist or is outside `sites` (None: every site)."""
+    if sites is None:
+        return session.get(Incident, incident_id)
+    return session.scalar(select(Incident).where(Incident.id == incident_id, *in_sites(sites)))
 
 
 def incident_events(session: Session, incident_id: str) -> Sequence[IncidentEventRow]:
@@ -182,11 +193,15 @@ def incident_actions(session: Session, incident_id: str) -> Sequence[HandlingAct
     ).all()
 
 
-def events_after(session: Session, number: int, limit: int = 500) -> Sequence[IncidentEventRow]:
-    """Stored events with a store event number above `number`, oldest first (SSE resume)."""
-    return session.scalars(
-        select(IncidentEventRow).where(IncidentEventRow.number > number).order_by(IncidentEventRow.number).limit(limit)
-    ).all()
+def events_after(
+    session: Session, number: int, limit: int = 500, *, sites: Set[str] | None = None
+) -> Sequence[IncidentEventRow]:
+    """Stored events with a store event number above `number`, oldest first (SSE resume); with `sites`, only the
+    events of incidents of those sites (joined on the incident, whose site is the one the list and detail show)."""
+    query = select(IncidentEventRow).where(IncidentEventRow.number > number)
+    if sites is not None:
+        query = query.join(Incident, Incident.id == IncidentEventRow.incident_id).where(*in_sites(sites))
+    return session.scalars(query.order_by(IncidentEventRow.number).limit(limit)).all()
 
 
 def last_event_number(session: Session) -> int:

@@ -139,9 +139,13 @@ class HandlingAction(Base):
     action: Mapped[str] = mapped_column(String(32))
     from_status: Mapped[str] = mapped_column(String(16))
     to_status: Mapped[str] = mapped_column(String(16))
-    actor: Mapped[str] = mapped_column(String(128))
+    actor: Mapped[str] = mapped_column(String(128))  # what the client said (default: the key's name)
     note: Mapped[str | None] = mapped_column(Text)
     at: Mapped[datetime] = mapped_column(default=utcnow)
+    # The key that acted (not client-supplied). Null for actions recorded before migration 0002. Not a foreign key:
+    # the trail must outlive a revoked key.
+    key_id: Mapped[str | None] = mapped_column(String(32))
+    key_name: Mapped[str | None] = mapped_column(String(128))
 
 
 class ApiKey(Base):
@@ -153,6 +157,8 @@ class ApiKey(Base):
     key_sha256: Mapped[str] = mapped_column(String(64), unique=True)
     prefix: Mapped[str] = mapped_column(String(16))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # The sites the key may see, sorted; SQL NULL (not JSON null: `none_as_null`) = every site.
+    sites: Mapped[list[str] | None] = mapped_column(JSON(none_as_null=True))
 
 
 class Webhook(Base):

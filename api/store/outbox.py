@@ -132,6 +132,8 @@ def claim_due(session: Session, owner: str, *, lease_s: float, batch: int) -> li
 
 @dataclass(frozen=True)
 class Outcome:
+    """One attempt: `error` is a short class (`http_503`, `timeout`, …), never the receiver's response."""
+
     ok: bool
     response_code: int | None
     error: str | None

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Set
 from datetime import datetime
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
+from api.store.incidents import in_sites
 from api.store.models import Incident
 
 DIMENSIONS: dict[str, InstrumentedAttribute[str]] = {
@@ -18,9 +20,12 @@ DIMENSIONS: dict[str, InstrumentedAttribute[str]] = {
 }
 
 
-def incident_stats(session: Session, *, since: datetime | None, until: datetime | None) -> dict[str, dict[str, int]]:
-    """`{dimension: {key: count}}` for every dimension plus `day` (UTC date of started_at) and `total`."""
-    cond = []
+def incident_stats(
+    session: Session, *, since: datetime | None, until: datetime | None, sites: Set[str] | None = None
+) -> dict[str, dict[str, int]]:
+    """`{dimension: {key: count}}` for every dimension plus `day` (UTC date of started_at) and `total`, over the
+    incidents of `sites` (None: every site)."""
+    cond = in_sites(sites)
     if since:
         cond.append(Incident.started_at >= since)
     if until:

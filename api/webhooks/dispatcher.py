@@ -4,6 +4,11 @@ State lives in the DB (outbox rows), so a restart resumes where it left off; the
 (two API processes, or an old and a new one) from sending the same delivery at the same time. Delivery is
 at-least-once (a crash between the POST and recording its outcome re-sends after the lease expires): receivers
 de-duplicate with `X-Safewatch-Event-Id`.
+
+Every attempt resolves the URL's host again and connects only to addresses `WebhookGuard` has just checked
+(`api/webhooks/guard.py`: DNS rebinding). An attempt's outcome is a status code and a short error class
+(`http_503`, `timeout`, `forbidden_address`, …): response bodies are never read, so nothing an internal server
+answers can come back through the deliveries API.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from api.settings import Settings
 from api.store.db import Store
 from api.store.outbox import BackoffFn, Claimed, Outcome, claim_due, record_outcome
 from api.webhooks.formats import render
+from api.webhooks.guard import ForbiddenAddress, InvalidUrl, Pin, RefusedUrl, UnresolvedHost, WebhookGuard
 from api.webhooks.signing import delivery_headers
 from vision.redact import redact_url
 
@@ -28,10 +34,11 @@ log = logging.getLogger(__name__)
 
 
 class Dispatcher:
-    def __init__(self, store: Store, settings: Settings, metrics: Metrics) -> None:
+    def __init__(self, store: Store, settings: Settings, metrics: Metrics, guard: WebhookGuard | None = None) -> None:
         self.store = store
         self.settings = settings
         self.metrics = metrics
+        self.guard = guard or WebhookGuard(settings.webhook_allow)
         self.owner = f"{socket.gethostname()[:30]}-{os.getpid()}-{secrets.token_hex(4)}"
         self.backoff = BackoffFn(settings.webhook_backoff_base_s, settings.webhook_backoff_max_s)
         self._wake = asyncio.Event()
@@ -45,7 +52,7 @@ class Dispatcher:
     async def run(self, stop: asyncio.Event) -> None:
         self._loop = asyncio.get_running_loop()
         log.info("webhook dispatcher started", extra={"owner": self.owner})
-        async with httpx.AsyncClient(timeout=self.settings.webhook_timeout_s, follow_redirects=False) as client:
+        async with self.http_client() as client:
             while not stop.is_set():
                 try:
                     sent = await self.run_once(client)
@@ -65,6 +72,14 @@ class Dispatcher:
                     task.cancel()
         log.info("webhook dispatcher stopped", extra={"owner": self.owner})
 
+    def http_client(self) -> httpx.AsyncClient:
+        """The client deliveries go through. Redirects are not followed (a 3xx is a failed attempt). An explicit
+        transport: no proxy from the environment, which would resolve the host itself, past the guard. No keep-alive:
+        pooled connections are keyed by address, and a TLS connection made for one host name must not carry the
+        delivery of another name that resolves to the same address."""
+        transport = httpx.AsyncHTTPTransport(limits=httpx.Limits(max_keepalive_connections=0))
+        return httpx.AsyncClient(transport=transport, timeout=self.settings.webhook_timeout_s, follow_redirects=False)
+
     async def run_once(self, client: httpx.AsyncClient) -> int:
         """One round: claim due deliveries, send them concurrently, record outcomes. Returns how many were tried."""
         claimed = await asyncio.to_thread(self._claim)
@@ -83,12 +98,22 @@ class Dispatcher:
         try:
             body = render(c.format, c.payload, self.settings.base_url)
             headers = delivery_headers(c.secret, body, c.event_key)
-            resp = await client.post(c.url, content=body, headers=headers)
-        except (httpx.HTTPError, OSError, ValueError) as exc:
-            return Outcome(ok=False, response_code=None, error=redact_url(f"{type(exc).__name__}: {exc}")[:500])
-        if 200 <= resp.status_code < 300:
-            return Outcome(ok=True, response_code=resp.status_code, error=None)
-        return Outcome(ok=False, response_code=resp.status_code, error=f"HTTP {resp.status_code}: {resp.text[:200]}")
+            code = await self._post(client, c.url, body, headers)
+        except (RefusedUrl, UnresolvedHost, httpx.HTTPError, httpx.InvalidURL, OSError, ValueError) as exc:
+            return Outcome(ok=False, response_code=None, error=error_class(exc))
+        if 200 <= code < 300:
+            return Outcome(ok=True, response_code=code, error=None)
+        return Outcome(ok=False, response_code=code, error=f"http_{code}")
+
+    async def _post(self, client: httpx.AsyncClient, url: str, body: bytes, headers: dict[str, str]) -> int:
+        """POST to a just-checked address of the URL's host (the next one only when connecting fails); the status."""
+        pins = await asyncio.to_thread(self.guard.pin, url)
+        for pin in pins[:-1]:
+            try:
+                return await _post_to(client, pin, body, headers)
+            except httpx.ConnectError:
+                continue
+        return await _post_to(client, pins[-1], body, headers)
 
     def _record(self, results: list[tuple[Claimed, Outcome]]) -> None:
         with self.store.session() as session:
@@ -110,7 +135,12 @@ class Dispatcher:
         final = status == "dead"
         self.metrics.webhook_failures.labels(claimed.format, "true" if final else "false").inc()
         log.warning(
-            "webhook delivery failed",
+            "webhook delivery %d of %s to %s failed (%s): %s",
+            claimed.delivery_id,
+            claimed.event_key,
+            redact_url(claimed.url),
+            status,
+            outcome.error,
             extra={
                 "delivery": claimed.delivery_id,
                 "event_key": claimed.event_key,
@@ -118,3 +148,31 @@ class Dispatcher:
                 "error": outcome.error,
             },
         )
+
+
+async def _post_to(client: httpx.AsyncClient, pin: Pin, body: bytes, headers: dict[str, str]) -> int:
+    """One POST to a pinned address with the original Host header and TLS name; the body is not read."""
+    request = client.build_request(
+        "POST", pin.url, content=body, headers={**headers, "Host": pin.host}, extensions=pin.extensions
+    )
+    response = await client.send(request, stream=True)
+    await response.aclose()
+    return response.status_code
+
+
+#: First match wins; anything else is `request_error`.
+_ERROR_CLASSES: tuple[tuple[type[Exception], str], ...] = (
+    (ForbiddenAddress, "forbidden_address"),
+    (UnresolvedHost, "dns_error"),
+    (httpx.TimeoutException, "timeout"),
+    (httpx.ConnectError, "connect_error"),
+    (httpx.ProtocolError, "protocol_error"),
+    (httpx.NetworkError, "network_error"),
+    (InvalidUrl, "invalid_url"),
+    (httpx.InvalidURL, "invalid_url"),
+)
+
+
+def error_class(exc: Exception) -> str:
+    """The short, fixed name of a failed attempt that the deliveries API shows (`timeout`, `connect_error`, …)."""
+    return next((name for kind, name in _ERROR_CLASSES if isinstance(exc, kind)), "request_error")

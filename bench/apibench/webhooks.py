@@ -115,7 +115,12 @@ def webhook_bench(url: str, data_dir: Path, n: int, rate: float) -> list[dict[st
     """The app in this process (uvicorn thread) with an InProcessBus; paced run, then a burst of `n`."""
     port, secret = free_port(), secrets.token_hex(16)
     settings = Settings(
-        database_url=url, data_dir=data_dir / "hooks", config_dir=data_dir / "cameras", host="127.0.0.1", port=port
+        database_url=url,
+        data_dir=data_dir / "hooks",
+        config_dir=data_dir / "cameras",
+        host="127.0.0.1",
+        port=port,
+        webhook_allow_hosts="127.0.0.1",  # the receiver runs on loopback (the webhook address guard refuses it)
     )
     bus = InProcessBus()
     store = Store(settings.database_url)

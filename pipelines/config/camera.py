@@ -7,13 +7,16 @@ Stream file paths: URLs (`scheme://…`) and absolute paths are used as written.
 config was loaded from a file, against the config file's directory, then its parent directory (so
 `camera_configs/demo.yaml` may say `sample_media/vtest.mp4`, relative to the project root), then the current
 directory; the first that exists wins. Configs that did not come from a file resolve against the current directory.
+
+Which streams a config may name depends on who wrote it (`pipelines.config.streams.StreamPolicy`): the loader takes
+the policy, so a YAML file on disk (the administrator's) and a config set through the HTTP API are checked by the same
+code, each with its own rights.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import re
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -23,6 +26,7 @@ from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from pipelines.config.rules import RULE_TYPES, NormalisedPoint, RuleConfig
 from pipelines.config.schedule import Schedule, ScheduleWindow
+from pipelines.config.streams import StreamPolicy, check_stream_text, is_url
 from pipelines.config.yaml_io import ConfigError, ConfigProblem, line_of, problems_from_validation, read_yaml
 from vision import geometry
 from vision.geometry import MIN_AREA, Anchor, validate_polygon
@@ -38,15 +42,13 @@ __all__ = [
     "ConfigProblem",
     "Schedule",
     "ScheduleWindow",
+    "StreamPolicy",
     "Streams",
     "Zone",
     "is_url",
     "load_camera_config",
     "load_camera_configs",
 ]
-
-_URL = re.compile(r"^(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*)://")
-STREAM_SCHEMES = frozenset({"rtsp", "rtsps", "rtmp", "rtmps", "http", "https", "srt", "udp", "tcp", "rtp", "file"})
 
 ZoneKind = Literal["generic", "fire_exit", "indoor", "helmet_required", "forbidden"]
 Slug = Annotated[str, Field(pattern=r"^[a-z0-9_-]+$", min_length=1, max_length=64)]
@@ -121,32 +123,20 @@ class Streams(BaseModel):
         min_length=1,
         title="Detect stream",
         description="Analysed stream: URL (rtsp://user:pass@host/sub, …) or video file path (see module docs for "
-        "how relative paths resolve).",
+        "how relative paths resolve). Set through the HTTP API: rtsp:// or rtsps:// URLs (other schemes need an "
+        "admin key) or files under the media roots (SAFEWATCH_MEDIA_ROOTS).",
     )
     record: str | None = Field(
         default=None,
         min_length=1,
         title="Record stream",
-        description="Optional higher-resolution stream; evidence clips come from it when set.",
+        description="Optional higher-resolution stream; evidence clips come from it when set (same rules as `detect`).",
     )
 
     @field_validator("detect", "record")
     @classmethod
     def _source(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
-        if value != value.strip():
-            raise ValueError("leading or trailing whitespace")
-        match = _URL.match(value)
-        if match and match.group("scheme").lower() not in STREAM_SCHEMES:
-            scheme = match.group("scheme")
-            raise ValueError(f"unsupported URL scheme '{scheme}'; use one of {', '.join(sorted(STREAM_SCHEMES))}")
-        return value
-
-
-def is_url(source: str) -> bool:
-    """`source` is a URL (`scheme://…`) rather than a file path."""
-    return _URL.match(source) is not None
+        return None if value is None else check_stream_text(value)
 
 
 class EvidenceConfig(BaseModel):
@@ -237,16 +227,24 @@ class CameraConfig(BaseModel):
         self._base_dir = base_dir
         return self
 
+    def stream_candidates(self, source: str) -> list[Path]:
+        """Where a file path is looked for, in order (module docs); [] for a URL."""
+        if is_url(source):
+            return []
+        if Path(source).is_absolute():
+            return [Path(source)]
+        bases = [self._base_dir, self._base_dir.parent] if self._base_dir else []
+        return [base / source for base in [*bases, Path.cwd()]]
+
     def resolve_stream(self, source: str) -> str:
         """`source` ready to open: URLs and absolute paths unchanged, relative paths resolved (module docs)."""
         if is_url(source) or Path(source).is_absolute():
             return source
-        candidates = [self._base_dir, self._base_dir.parent] if self._base_dir else []
-        candidates.append(Path.cwd())
-        for base in candidates:
-            if (base / source).exists():
-                return str((base / source).resolve())
-        return str(candidates[0] / source)
+        candidates = self.stream_candidates(source)
+        for path in candidates:
+            if path.exists():
+                return str(path.resolve())
+        return str(candidates[0])
 
     @property
     def detect_source(self) -> str:
@@ -278,10 +276,13 @@ def _error(loc: tuple[str | int, ...], message: str, value: object) -> InitError
 # ---------------------------------------------------------------- loading
 
 
-def load_camera_config(path: str | Path, *, check_files: bool = True) -> CameraConfig:
+def load_camera_config(
+    path: str | Path, *, check_files: bool = True, policy: StreamPolicy | None = None
+) -> CameraConfig:
     """Load and validate one camera YAML. Raises ConfigError listing every problem (file, field path, message).
 
     With `check_files`, stream file paths (not URLs) must exist (resolved as described in the module docs).
+    `policy`: which streams the file's author may name; default: the administrator's YAML on disk (anything).
     """
     path = Path(path)
     data, node = read_yaml(path)
@@ -290,20 +291,30 @@ def load_camera_config(path: str | Path, *, check_files: bool = True) -> CameraC
     except ValidationError as exc:
         raise ConfigError(problems_from_validation(str(path), exc, node, CameraConfig)) from None
     config.with_base_dir(path.resolve().parent)
-    if check_files:
-        problems = _missing_stream_files(path, config, node)
-        if problems:
-            raise ConfigError(problems)
+    problems = _stream_problems(path, config, node, policy or StreamPolicy.on_disk(), check_files=check_files)
+    if problems:
+        raise ConfigError(problems)
     return config
 
 
-def _missing_stream_files(path: Path, config: CameraConfig, node: Any) -> list[ConfigProblem]:
+def _stream_problems(
+    path: Path, config: CameraConfig, node: Any, policy: StreamPolicy, *, check_files: bool
+) -> list[ConfigProblem]:
+    """Streams the policy refuses, then (with `check_files`) stream files that do not exist.
+
+    A refused path gets only the policy's message, so whether it exists is never reported.
+    """
     problems = []
     for key in ("detect", "record"):
         source = getattr(config.streams, key)
-        if source and not is_url(source) and not Path(config.resolve_stream(source)).is_file():
+        if not source:
+            continue
+        line = line_of(node, ("streams", key))
+        refused = policy.problem(source, config.stream_candidates(source))
+        if refused is not None:
+            problems.append(ConfigProblem(str(path), f"streams.{key}", refused, line))
+        elif check_files and not is_url(source) and not Path(config.resolve_stream(source)).is_file():
             hint = "" if Path(source).is_absolute() else f" (tried {path.parent}, its parent and the current directory)"
-            line = line_of(node, ("streams", key))
             problems.append(ConfigProblem(str(path), f"streams.{key}", f"file not found: {source}{hint}", line))
     return problems
 

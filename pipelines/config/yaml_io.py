@@ -2,6 +2,9 @@
 
 The YAML dialect is PyYAML's safe loader minus YAML 1.1 sexagesimal integers, so an unquoted `19:30` stays the
 string "19:30" instead of becoming 1170. Duplicate mapping keys are errors (PyYAML would silently keep the last).
+Anchors and aliases (`&a`, `*a`) are refused as the document is composed: a config has no use for them, and nine
+nested levels of nine aliases ("billion laughs") fit in a few hundred bytes yet expand to 9^9 nodes for every walk
+over the document (the duplicate-key check, validation).
 """
 
 from __future__ import annotations
@@ -46,8 +49,25 @@ class ConfigError(Exception):
         super().__init__("\n".join(str(p) for p in self.problems))
 
 
+class _AnchorFound(Exception):
+    """The document uses an anchor or an alias (see the module docs); `line` and `column` (1-based) say where."""
+
+    def __init__(self, text: str, event: Any) -> None:
+        super().__init__(text)
+        self.text = text
+        self.line, self.column = event.start_mark.line + 1, event.start_mark.column + 1
+
+
 class _Loader(yaml.SafeLoader):
-    """Safe loader without YAML 1.1 base-60 integers (`19:30` → 1170)."""
+    """Safe loader without YAML 1.1 base-60 integers (`19:30` → 1170), refusing anchors and aliases."""
+
+    def compose_node(self, parent: yaml.Node | None, index: int) -> yaml.Node | None:
+        event: Any = self.peek_event()  # type: ignore[no-untyped-call]
+        if isinstance(event, yaml.AliasEvent):
+            raise _AnchorFound(f"alias '*{event.anchor}'", event)
+        if getattr(event, "anchor", None) is not None:
+            raise _AnchorFound(f"anchor '&{event.anchor}'", event)
+        return super().compose_node(parent, index)
 
 
 _Loader.yaml_implicit_resolvers = {
@@ -70,7 +90,12 @@ def read_yaml(path: Path) -> tuple[dict[str, Any], yaml.Node]:
         raise ConfigError([ConfigProblem(file, "", f"not UTF-8 text ({exc.reason} at byte {exc.start})")]) from None
     except OSError as exc:
         raise ConfigError([ConfigProblem(file, "", f"cannot read: {exc.strerror or exc}")]) from None
-    loader = _Loader(text)
+    try:
+        loader = _Loader(text)
+    except yaml.reader.ReaderError as exc:  # a character YAML does not allow anywhere (NUL, most C0 controls)
+        at_line = text.count("\n", 0, exc.position) + 1
+        message = f"not YAML text: character U+{exc.character:04X} is not allowed"
+        raise ConfigError([ConfigProblem(file, "", message, at_line)]) from None
     try:
         node = loader.get_single_node()
         if node is None:
@@ -79,6 +104,9 @@ def read_yaml(path: Path) -> tuple[dict[str, Any], yaml.Node]:
         if duplicates:
             raise ConfigError(duplicates)
         data = loader.construct_document(node)
+    except _AnchorFound as exc:
+        message = f"YAML {exc.text}: anchors (&) and aliases (*) are not allowed in camera configs; write values out"
+        raise ConfigError([ConfigProblem(file, "", message, exc.line, exc.column)]) from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark
         context = exc.context or ""

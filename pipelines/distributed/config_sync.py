@@ -54,7 +54,10 @@ class RedisConfigSource:
             try:
                 cfg = CameraConfig.model_validate_json(text)
             except ValidationError as exc:
-                log.error("camera %s: config in Redis does not validate: %s", camera_id, exc)
+                problems = "; ".join(
+                    f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors(include_input=False)
+                )
+                log.error("camera %s: config in Redis does not validate: %s", camera_id, problems)
                 if camera_id in self._cameras:
                     cameras[camera_id] = self._cameras[camera_id]
                 continue

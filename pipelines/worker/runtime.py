@@ -28,6 +28,7 @@ from pipelines.distributed.config_sync import RedisConfigSource
 from pipelines.distributed.incident_state import IncidentStateStore
 from pipelines.distributed.leases import LeaseConfig, LeaseManager
 from pipelines.worker.camera_worker import CameraWorker, Distributed
+from pipelines.worker.data_dir import prepare_data_dir
 from pipelines.worker.settings import RuntimeSettings
 from vision.detect.batcher import BatcherPool
 from vision.detect.registry import ModelRegistry
@@ -78,6 +79,7 @@ class WorkerRuntime:
         if not settings.redis_url:
             raise StartupError(NO_REDIS)
         self.id = options.worker_id
+        prepare_data_dir(settings.data_dir)  # the event spool and evidence (umask 0o077)
         try:
             self.client = connect(settings.redis_url)
         except RedisUnavailable as exc:

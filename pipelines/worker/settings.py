@@ -8,22 +8,41 @@ and the workers' are the same directory.
 
 from __future__ import annotations
 
+import base64
+import binascii
+import os
+import re
 from pathlib import Path
+from typing import Annotated
 
 from pydantic import Field, SecretStr, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_core import PydanticCustomError
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEFAULT_REDIS_PREFIX = "safewatch"
+#: The project's sample clips, found from this file like `safewatch models` finds the sample clip (a checkout).
+DEFAULT_MEDIA_ROOT = Path(__file__).resolve().parents[2] / "sample_media"
+MIN_EVIDENCE_KEY_BYTES = 32
+_HEX = re.compile(r"[0-9A-Fa-f]+")
 
 
 class RuntimeSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="SAFEWATCH_", extra="forbid", validate_assignment=False)
+    # hide_input_in_errors: several settings hold secrets (Redis URL, evidence key), and errors must not echo them
+    model_config = SettingsConfigDict(
+        env_prefix="SAFEWATCH_", extra="forbid", validate_assignment=False, hide_input_in_errors=True
+    )
 
     data_dir: Path = Field(default=Path("data"), description="Store, media and event spools live here")
     models_dir: Path = Field(
         default=Path("models"), description="Model cards (*.yaml) and built ONNX files, for the cameras and the API"
     )
     media_root: Path | None = Field(default=None, description="Snapshots and clips; default `<data_dir>/media`")
+    media_roots: Annotated[tuple[Path, ...], NoDecode] = Field(
+        default=(DEFAULT_MEDIA_ROOT,),
+        description="Input video: directories whose files a camera set through the HTTP API may play "
+        f"(`{os.pathsep}`-separated list; default: the project's sample_media/). Camera YAML written on disk may "
+        "name any file. Not the evidence directory (`media_root`)",
+    )
     redis_url: str | None = Field(
         default=None,
         repr=False,  # it may hold a password
@@ -33,7 +52,9 @@ class RuntimeSettings(BaseSettings):
         default=DEFAULT_REDIS_PREFIX, description="Key prefix shared by the API and the workers of one deployment"
     )
     evidence_key: SecretStr | None = Field(
-        default=None, description="HMAC key that signs evidence manifests; unset or empty = manifests unsigned"
+        default=None,
+        description=f"HMAC key that signs evidence manifests, at least {MIN_EVIDENCE_KEY_BYTES} bytes (hex, base64 or "
+        "text); unset or empty = manifests unsigned",
     )
     batching: bool = Field(
         default=False,
@@ -45,6 +66,35 @@ class RuntimeSettings(BaseSettings):
     @classmethod
     def _prefix_or_default(cls, value: str) -> str:
         return value or DEFAULT_REDIS_PREFIX  # an empty variable means "not set", as for the other settings
+
+    @field_validator("media_roots", mode="before")
+    @classmethod
+    def _split_roots(cls, value: object) -> object:
+        if isinstance(value, str | Path):
+            parts = [p for p in str(value).split(os.pathsep) if p.strip()]
+            return tuple(parts) or (DEFAULT_MEDIA_ROOT,)  # empty means "not set"
+        return value
+
+    @field_validator("media_roots")
+    @classmethod
+    def _absolute_roots(cls, roots: tuple[Path, ...]) -> tuple[Path, ...]:
+        return tuple(Path(os.path.abspath(root.expanduser())) for root in roots)
+
+    @field_validator("evidence_key")
+    @classmethod
+    def _strong_key(cls, value: SecretStr | None) -> SecretStr | None:
+        text = value.get_secret_value() if value is not None else ""
+        if text:
+            size, read_as = key_bytes(text)
+            if size < MIN_EVIDENCE_KEY_BYTES:
+                raise PydanticCustomError(
+                    "evidence_key_too_short",
+                    "the evidence key is too short: it needs at least {need} bytes (64+ hex digits, base64 of 32+ "
+                    "bytes, or 32+ bytes of other text), got {size} ({read_as}); generate one with "
+                    "`python -c 'import secrets; print(secrets.token_hex(32))'`",
+                    {"need": MIN_EVIDENCE_KEY_BYTES, "size": size, "read_as": read_as},
+                )
+        return value
 
     @model_validator(mode="after")
     def _derive_media_root(self) -> RuntimeSettings:
@@ -60,6 +110,19 @@ class RuntimeSettings(BaseSettings):
 
     @property
     def signing_key(self) -> bytes | None:
-        """The evidence key as bytes (UTF-8 of its value); None when unset or empty."""
+        """The evidence key as bytes (UTF-8 of its value, whatever its encoding: the bytes manifests were always
+        signed with, and what `safewatch evidence verify` reads); None when unset or empty."""
         value = self.evidence_key.get_secret_value() if self.evidence_key is not None else ""
         return value.encode("utf-8") if value else None
+
+
+def key_bytes(text: str) -> tuple[int, str]:
+    """How many bytes of key `text` holds, and how it was read: hex digits, else base64, else the UTF-8 text."""
+    if _HEX.fullmatch(text) and len(text) % 2 == 0:
+        return len(text) // 2, "hex digits"
+    for altchars in (None, b"-_"):
+        try:
+            return len(base64.b64decode(text, altchars=altchars, validate=True)), "base64"
+        except (binascii.Error, ValueError):
+            continue
+    return len(text.encode("utf-8")), "text"

@@ -117,3 +117,48 @@ def test_cli_creates_a_working_key(tmp_path: Path, repo_root: Path) -> None:
         assert client.get("/v1/keys", headers=auth(key)).status_code == 403
     bad = subprocess.run([*cmd[:-4], "--role", "root"], env=env, cwd=repo_root, capture_output=True, text=True)
     assert bad.returncode == 2 and "invalid choice" in bad.stderr
+
+
+def test_keys_api_creates_scoped_keys(client: TestClient, keys: dict[Role, str]) -> None:
+    admin = auth(keys[Role.admin])
+    r = client.post(
+        "/v1/keys", json={"role": "operator", "name": "north office", "sites": ["north", "east"]}, headers=admin
+    )
+    assert r.status_code == 201, r.text
+    assert r.json()["sites"] == ["east", "north"]
+    listed = {k["name"]: k["sites"] for k in client.get("/v1/keys", headers=admin).json()}
+    assert listed["north office"] == ["east", "north"] and listed["admin-key"] is None
+    # An empty list would read as "every site": refused, so a client cannot widen a key by sending nothing.
+    r = client.post("/v1/keys", json={"role": "viewer", "name": "x", "sites": []}, headers=admin)
+    assert r.status_code == 422
+
+
+def test_scoped_admin_cannot_manage_keys(client: TestClient, keys: dict[Role, str]) -> None:
+    admin = auth(keys[Role.admin])
+    scoped = client.post("/v1/keys", json={"role": "admin", "name": "north admin", "sites": ["north"]}, headers=admin)
+    h = auth(scoped.json()["key"])
+    for method, path, body in [
+        ("POST", "/v1/keys", {"role": "viewer", "name": "v", "sites": ["north"]}),
+        ("GET", "/v1/keys", None),
+        ("DELETE", f"/v1/keys/{scoped.json()['id']}", None),
+    ]:
+        r = client.request(method, path, json=body, headers=h)
+        assert r.status_code == 403, (method, path)
+        assert r.json()["detail"] == "this endpoint requires a key for all sites; key 'north admin' is scoped to north"
+
+
+def test_last_admin_key_cannot_be_deleted(client: TestClient, keys: dict[Role, str]) -> None:
+    admin = auth(keys[Role.admin])
+    listed = {k["name"]: k["id"] for k in client.get("/v1/keys", headers=admin).json()}
+    r = client.delete(f"/v1/keys/{listed['admin-key']}", headers=admin)  # itself, and the only admin key
+    assert r.status_code == 409
+    assert "last admin key for all sites" in r.json()["detail"]
+    # A scoped admin key does not count: it cannot manage keys.
+    client.post("/v1/keys", json={"role": "admin", "name": "north admin", "sites": ["north"]}, headers=admin)
+    assert client.delete(f"/v1/keys/{listed['admin-key']}", headers=admin).status_code == 409
+    second = client.post("/v1/keys", json={"role": "admin", "name": "second admin"}, headers=admin).json()
+    assert client.delete(f"/v1/keys/{listed['admin-key']}", headers=admin).status_code == 204  # itself: allowed now
+    assert client.get("/v1/keys", headers=admin).status_code == 401
+    r = client.delete(f"/v1/keys/{second['id']}", headers=auth(second["key"]))
+    assert r.status_code == 409
+    assert client.get("/v1/keys", headers=auth(second["key"])).status_code == 200

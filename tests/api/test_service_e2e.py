@@ -103,6 +103,7 @@ def test_camera_to_api_sse_and_webhook_across_restart(
         webhook_poll_interval_s=0.1,
         webhook_backoff_base_s=0.1,
         webhook_backoff_max_s=0.5,
+        webhook_allow_hosts="127.0.0.1",  # the receiver listens on loopback
         sse_poll_interval_s=0.2,
     )
     run = Running(settings).start()

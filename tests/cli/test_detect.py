@@ -3,13 +3,15 @@ from __future__ import annotations
 import json
 import pathlib
 import shutil
+import subprocess
+import sys
 
 import cv2
 import pytest
 
 from cli.main import main
-from tests.vision.detect.helpers import DEFAULT, built_default_models_dir
-from tests.vision.detect.test_images import png_bomb
+from tests.vision.detect.helpers import DEFAULT, ROOT, built_default_models_dir
+from tests.vision.detect.test_images import encoded, png_bomb
 
 
 @pytest.fixture(scope="module")
@@ -131,3 +133,32 @@ def test_camera_config_errors_name_the_file(
     code = main(["detect", str(test_images / "bus.jpg"), "--camera", str(bad), "--models-dir", str(models)])
     err = capsys.readouterr().err
     assert code == 2 and "bad.yaml" in err and "id" in err
+
+
+def test_damaged_images_are_error_entries_not_tracebacks(
+    models: pathlib.Path, test_images: pathlib.Path, tmp_path: pathlib.Path
+) -> None:
+    """A truncated PPM used to end the command with a ValueError traceback; now it is one image's error entry."""
+    damaged = {
+        "cut.ppm": b"P6 100 100 255\n" + b"\x00" * 100,
+        "header.ppm": b"P6 100 100",
+        "maxval.ppm": b"P6 10 10 0\n" + b"\x00" * 300,
+        "cut.png": encoded("PNG")[:20],
+        "cut.webp": encoded("WEBP")[:40],
+    }
+    for name, data in damaged.items():
+        (tmp_path / name).write_bytes(data)
+    images = [*(str(tmp_path / n) for n in damaged), str(test_images / "bus.jpg")]
+    proc = subprocess.run(
+        [sys.executable, "-m", "cli.main", "detect", *images, "--json", "--models-dir", str(models)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr
+    out = json.loads(proc.stdout)
+    assert [pathlib.Path(r["image"]).name for r in out] == [*damaged, "bus.jpg"]
+    for entry in out[:-1]:
+        assert entry["detections"] == [] and "corrupt or truncated" in entry["error"]
+    assert "error" not in out[-1] and out[-1]["detections"]

@@ -19,6 +19,7 @@ from typing import Any
 
 from vision.digest import sha256_file
 from vision.media.results import WriteResult, write_bytes_atomic
+from vision.redact import redact_url
 
 log = logging.getLogger(__name__)
 
@@ -89,7 +90,7 @@ def build_manifest(
     for f in files:
         rel = f.path.relative_to(evidence_dir).as_posix() if f.path.is_absolute() else f.path.as_posix()
         if f.missing or f.sha256 is None:
-            missing.append({"path": rel, "reason": f.reason or "not written"})
+            missing.append({"path": rel, "reason": redact_url(f.reason or "not written")})  # may quote a source
         else:
             present[rel] = {"sha256": f.sha256, "size": f.size}
     return {

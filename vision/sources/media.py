@@ -1,9 +1,17 @@
-"""Opening a container with PyAV: options for live URLs, decoder threading, and errors mapped to SourceError."""
+"""Opening a container with PyAV: options for live URLs, decoder threading, and errors mapped to SourceError.
+
+Every source is opened with an FFmpeg protocol whitelist chosen by its scheme (`PROTOCOLS`): a file path may use
+the `file` protocol only, an `rtsp://` URL RTSP's transports only, and so on. What a stream refers to is opened under
+the same whitelist (an HLS playlist's segments, an RTSP server's redirect, the `concat:`/`subfile:` pseudo-protocols
+a file name could spell), so a camera URL cannot reach a local file, and a local file cannot reach the network.
+File paths are handed to FFmpeg as `file:<path>`, so a name is always a name, never a protocol.
+"""
 
 from __future__ import annotations
 
 import logging
 import os
+import re
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
@@ -20,7 +28,21 @@ from vision.sources.ringbuffer import StreamParams
 
 log = logging.getLogger(__name__)
 
-LIVE_SCHEMES = ("rtsp://", "rtsps://", "rtmp://", "http://", "https://", "udp://", "tcp://", "srt://")
+#: URL scheme → the FFmpeg protocols it may use (`protocol_whitelist`): its own and the transports under it.
+PROTOCOLS: dict[str, str] = {
+    "file": "file",
+    "rtsp": "rtsp,rtsps,rtp,srtp,tcp,udp,tls",
+    "rtsps": "rtsp,rtsps,rtp,srtp,tcp,udp,tls",
+    "http": "http,https,tcp,tls,crypto",  # crypto: AES-128 HLS segments
+    "https": "http,https,tcp,tls,crypto",
+    "rtmp": "rtmp,rtmps,tcp,tls",
+    "rtmps": "rtmp,rtmps,tcp,tls",
+    "srt": "srt",
+    "udp": "udp",
+    "rtp": "rtp,udp",
+    "tcp": "tcp",
+}
+_SCHEME = re.compile(r"^(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*)://")
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,8 +57,33 @@ class StreamInfo:
     pix_fmt: str | None
 
 
+def scheme_of(uri: str) -> str | None:
+    """The lower-case scheme of a `scheme://…` URL, None for a file path."""
+    match = _SCHEME.match(uri)
+    return match.group("scheme").lower() if match else None
+
+
 def is_url(uri: str) -> bool:
-    return uri.lower().startswith(LIVE_SCHEMES)
+    """A network stream of a known scheme (not a file path, not a `file://` URL)."""
+    scheme = scheme_of(uri)
+    return scheme is not None and scheme != "file" and scheme in PROTOCOLS
+
+
+def ffmpeg_input(uri: str) -> tuple[str, str]:
+    """What to hand FFmpeg for `uri` (the scheme in lower case, as FFmpeg's protocol names are), and the protocol
+    whitelist to open it with. Raises SourceOpenError for a scheme no source may use."""
+    scheme = scheme_of(uri)
+    if scheme is None:
+        return "file:" + uri, PROTOCOLS["file"]
+    whitelist = PROTOCOLS.get(scheme)
+    if whitelist is None:
+        raise SourceOpenError(f"{describe(uri)}: unsupported URL scheme '{scheme}'")
+    return scheme + uri[len(scheme) :], whitelist
+
+
+def _local_path(uri: str) -> str:
+    """The file a path or `file://` URL names (FFmpeg's file protocol strips `file:` and keeps the rest)."""
+    return uri[len("file:") :] if scheme_of(uri) == "file" else uri
 
 
 def describe(uri: str) -> str:
@@ -45,9 +92,13 @@ def describe(uri: str) -> str:
 
 
 def open_input(uri: str, cfg: SourceConfig) -> tuple[av.container.InputContainer, av.video.stream.VideoStream]:
-    """Open `uri` and its first video stream, with the decoder configured; raise a SourceError naming the source."""
+    """Open `uri` and its first video stream, with the decoder configured; raise a SourceError naming the source.
+
+    FFmpeg may use only the protocols of `uri`'s scheme (module docs).
+    """
+    target, whitelist = ffmpeg_input(uri)
     url = is_url(uri)
-    if not url and not os.path.exists(uri):
+    if not url and not os.path.exists(_local_path(uri)):
         raise SourceOpenError(f"{describe(uri)}: file not found")
     options: dict[str, str] = {}
     if uri.lower().startswith(("rtsp://", "rtsps://")):
@@ -55,7 +106,12 @@ def open_input(uri: str, cfg: SourceConfig) -> tuple[av.container.InputContainer
     if url:
         options["analyzeduration"] = str(int(cfg.probe_s * 1_000_000))
     try:
-        container = av.open(uri, options=options, timeout=(cfg.open_timeout_s, cfg.read_timeout_s))
+        container = av.open(
+            target,
+            options=options,
+            container_options={"protocol_whitelist": whitelist},
+            timeout=(cfg.open_timeout_s, cfg.read_timeout_s),
+        )
     except Exception as exc:
         raise map_error(uri, exc, opening=True) from exc
     try:

@@ -15,6 +15,7 @@ from fastapi.testclient import TestClient
 from api.app import create_app
 from api.auth import Role
 from pipelines.config.camera import load_camera_config, load_camera_configs
+from pipelines.worker.settings import DEFAULT_MEDIA_ROOT
 from tests.api.conftest import add_keys, auth, make_settings, store_of
 from tests.vision.detect.helpers import DEFAULT, built_default_models_dir
 
@@ -49,11 +50,9 @@ def config_dir(tmp_path: Path, repo_root: Path) -> Path:
     return out
 
 
-def _app(tmp_path: Path, sqlite_url: str, config_dir: Path, models_dir: Path) -> FastAPI:
-    settings = make_settings(
-        tmp_path, sqlite_url, config_dir=config_dir, models_dir=models_dir, webhook_dispatcher=False
-    )
-    return create_app(settings)
+def _app(tmp_path: Path, sqlite_url: str, config_dir: Path, models_dir: Path, **settings: Any) -> FastAPI:
+    values = {"config_dir": config_dir, "models_dir": models_dir, "webhook_dispatcher": False, **settings}
+    return create_app(make_settings(tmp_path, sqlite_url, **values))
 
 
 @pytest.fixture
@@ -182,7 +181,19 @@ INVALID: list[tuple[str, dict[str, Any], str, str]] = [
     ("unknown field", {"colour": "red"}, "colour", "unknown field 'colour'"),
     ("missing field", {"site": None}, "site", "required field is missing"),
     ("id does not match the path", {"id": "other"}, "id", "does not match"),
-    ("stream file missing", {"streams": {"detect": "no/such/clip.mp4"}}, "streams.detect", "file not found"),
+    (
+        "stream file outside the media roots",
+        {"streams": {"detect": "no/such/clip.mp4"}},
+        "streams.detect",
+        "local video files must be under the media roots",
+    ),
+    (
+        "stream file missing in a media root",
+        {"streams": {"detect": str(DEFAULT_MEDIA_ROOT / "no-such-clip.mp4")}},
+        "streams.detect",
+        "file not found",
+    ),
+    ("http stream with an operator key", {"streams": {"detect": "http://cam1.example/x"}}, "streams.detect", "admin"),
     ("bad URL scheme", {"streams": {"detect": "gopher://x/y"}}, "streams.detect", "unsupported URL scheme"),
     ("fps out of range", {"analysis_fps": 0}, "analysis_fps", "greater than 0"),
 ]
@@ -321,3 +332,45 @@ def test_put_refuses_to_overwrite_a_file_of_another_camera(
     r = cam_client.put("/v1/cameras/gate-3", json=camera_body(), headers=op)
     assert r.status_code == 409 and "demo-yard" in r.json()["detail"]
     assert load_camera_config(config_dir / "gate-3.yaml").id == "demo-yard"
+
+
+def test_stream_files_need_a_media_root(tmp_path: Path, sqlite_url: str, config_dir: Path, sample_clip: Path) -> None:
+    clips = tmp_path / "clips"
+    clips.mkdir()
+    shutil.copy(sample_clip, clips / "gate.mp4")
+    body = camera_body(streams={"detect": str(clips / "gate.mp4")})
+    for i, (roots, expected) in enumerate((((), 422), ((DEFAULT_MEDIA_ROOT, clips), 201))):
+        url = f"{sqlite_url}.{i}"  # a fresh store per app
+        app = _app(tmp_path, url, config_dir, built_default_models_dir(), media_roots=roots)
+        admin = auth(add_keys(store_of(app))[Role.admin])
+        with TestClient(app) as client:
+            r = client.put("/v1/cameras/gate-3", json=body, headers=admin)  # files: roots apply to admins too
+            assert r.status_code == expected, r.text
+
+
+def test_other_schemes_need_an_admin_key_and_operators_may_keep_them(
+    cam_app: FastAPI, cam_client: TestClient, config_dir: Path
+) -> None:
+    keys = add_keys(store_of(cam_app))
+    admin, operator = auth(keys[Role.admin]), auth(keys[Role.operator])
+    hls = camera_body(streams={"detect": "https://viewer:pw7@cam1.example/live.m3u8"})
+    refused = cam_client.put("/v1/cameras/gate-3", json=hls, headers=operator)
+    assert refused.status_code == 422 and "https:// streams need an admin key" in refused.text
+    assert not (config_dir / "gate-3.yaml").exists()
+    assert cam_client.put("/v1/cameras/gate-3", json=hls, headers=admin).status_code == 201
+
+    edited = cam_client.get("/v1/cameras/gate-3", headers=operator).json()  # the URL comes back redacted
+    edited["analysis_fps"] = 2
+    assert cam_client.put("/v1/cameras/gate-3", json=edited, headers=operator).status_code == 200
+    stored = load_camera_config(config_dir / "gate-3.yaml")
+    assert (stored.analysis_fps, stored.streams.detect) == (2, "https://viewer:pw7@cam1.example/live.m3u8")
+    moved = {**edited, "streams": {"detect": "https://cam2.example/live.m3u8"}}
+    assert cam_client.put("/v1/cameras/gate-3", json=moved, headers=operator).status_code == 422
+
+
+def test_camera_files_are_written_owner_only(cam_client: TestClient, op: dict[str, str], config_dir: Path) -> None:
+    (config_dir / "demo-gate.yaml").chmod(0o644)
+    assert cam_client.put("/v1/cameras/demo-gate", json=camera_body(), headers=op).status_code == 200
+    assert cam_client.put("/v1/cameras/gate-3", json=camera_body(), headers=op).status_code == 201
+    for name in ("demo-gate.yaml", "gate-3.yaml"):
+        assert (config_dir / name).stat().st_mode & 0o777 == 0o600, name

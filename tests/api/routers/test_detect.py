@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -10,12 +12,13 @@ import pytest
 import yaml
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from PIL import Image
 
 from api.app import create_app
 from api.auth import Role
 from tests.api.conftest import add_keys, auth, make_settings, store_of
 from tests.vision.detect.helpers import DEFAULT, built_default_models_dir
-from tests.vision.detect.test_images import png_bomb
+from tests.vision.detect.test_images import encoded, png_bomb
 
 WHOLE = [[0.0, 0.0], [1.0, 0.0], [1.0, 1.0], [0.0, 1.0]]
 MAX_UPLOAD = 1_000_000
@@ -231,3 +234,75 @@ def test_each_inference_is_timed_per_model(
     before = count()
     assert post(client, platform, (test_images / "bus.jpg").read_bytes()).status_code == 200
     assert count() == before + 1
+
+
+@pytest.fixture(scope="module")
+def bus_x4(test_images: Path) -> bytes:
+    """bus.jpg upscaled 4x (3240x4320): decoded reduced by the server."""
+    with Image.open(test_images / "bus.jpg") as img:
+        big = img.resize((3240, 4320), Image.Resampling.BILINEAR)
+    buf = io.BytesIO()
+    big.save(buf, format="JPEG", quality=50)
+    assert len(buf.getvalue()) < MAX_UPLOAD
+    return buf.getvalue()
+
+
+def test_large_jpeg_boxes_are_in_the_uploaded_pixels(
+    client: TestClient, platform: dict[str, str], bus_x4: bytes
+) -> None:
+    body = post(client, platform, bus_x4, "bus4.jpg").json()
+    assert body["image"] == {"width": 3240, "height": 4320, "filename": "bus4.jpg"}
+    people = [d for d in body["detections"] if d["label"] == "person"]
+    assert len(people) >= 3 and all(0 <= d["box"][0] < d["box"][2] <= 3240 for d in people)
+    best = max(people, key=lambda d: d["confidence"])
+    assert best["box"] == pytest.approx([4 * v for v in (42, 386, 223, 916)], abs=40)  # same man, 4x the pixels
+
+
+def test_large_jpeg_violation_boxes_are_in_the_uploaded_pixels(
+    client: TestClient, platform: dict[str, str], bus_x4: bytes
+) -> None:
+    body = post(client, platform, bus_x4, camera_id="left-strip").json()
+    [violation] = body["violations"]
+    [box] = violation["boxes"]
+    assert box[2] > 600 and (box[0] + box[2]) / 2 < 0.2 * 3240  # in original pixels, feet inside the strip
+    assert box in [d["box"] for d in body["detections"]]
+
+
+DAMAGED = [
+    ("ppm-pixels-cut", b"P6 100 100 255\n" + b"\x00" * 100, "truncated PPM"),
+    ("ppm-header-cut", b"P6 100 100", "header"),
+    ("ppm-maxval-0", b"P6 10 10 0\n" + b"\x00" * 300, "maxval"),
+    ("png-header-cut", encoded("PNG")[:20], "header"),
+    ("webp-cut", encoded("WEBP")[:40], "header"),
+]
+
+
+@pytest.mark.parametrize(("name", "data", "reason"), DAMAGED, ids=[d[0] for d in DAMAGED])
+def test_damaged_images_are_422_not_500(
+    client: TestClient, platform: dict[str, str], name: str, data: bytes, reason: str
+) -> None:
+    r = post(client, platform, data, f"{name}.img")
+    assert r.status_code == 422, r.text
+    assert reason in r.json()["detail"] and r.json()["detail"].startswith(f"{name}.img: ")
+
+
+def test_not_decodable_reduced_and_too_many_pixels_is_422(
+    client: TestClient, platform: dict[str, str], detect_app: FastAPI
+) -> None:
+    limit = detect_app.state.ctx.settings.detect_max_pixels
+    side = int(limit**0.5) + 1
+    r = post(client, platform, png_bomb(side, side), "big.png")
+    assert r.status_code == 422 and f"limit {limit}" in r.json()["detail"], r.text
+
+
+def test_every_slot_taken_is_429_with_retry_after(
+    client: TestClient, platform: dict[str, str], detect_app: FastAPI, test_images: Path
+) -> None:
+    pool = detect_app.state.ctx.detect
+    with contextlib.ExitStack() as held:
+        for _ in range(pool.capacity):
+            held.enter_context(pool.admit())
+        r = post(client, platform, (test_images / "bus.jpg").read_bytes())
+    assert r.status_code == 429 and r.headers["Retry-After"] == str(pool.retry_after_s), r.text
+    assert "busy" in r.json()["detail"]
+    assert post(client, platform, (test_images / "bus.jpg").read_bytes()).status_code == 200  # slots released

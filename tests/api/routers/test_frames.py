@@ -1,4 +1,4 @@
-"""GET /v1/cameras/{id}/frame.jpg: the zone editor's background (live frame, or the first frame of a video file)."""
+"""GET /v1/cameras/{id}/frame.jpg (operator role): the zone editor's background (live or first file frame)."""
 
 from __future__ import annotations
 
@@ -54,8 +54,8 @@ def frame_client(frame_app: FastAPI) -> Iterator[TestClient]:
 
 
 @pytest.fixture
-def viewer(frame_app: FastAPI) -> dict[str, str]:
-    return auth(add_keys(store_of(frame_app))[Role.viewer])
+def operator(frame_app: FastAPI) -> dict[str, str]:
+    return auth(add_keys(store_of(frame_app))[Role.operator])
 
 
 def _first_frame(path: Path) -> np.ndarray:
@@ -71,9 +71,9 @@ def _image(body: bytes) -> Image.Image:
 
 
 def test_file_camera_shows_the_first_frame_of_its_clip(
-    frame_client: TestClient, viewer: dict[str, str], sample_clip: Path
+    frame_client: TestClient, operator: dict[str, str], sample_clip: Path
 ) -> None:
-    r = frame_client.get(URL.format("demo-gate"), headers=viewer)
+    r = frame_client.get(URL.format("demo-gate"), headers=operator)
     assert r.status_code == 200, r.text
     assert r.headers["content-type"] == "image/jpeg"
     assert r.headers["x-frame-source"] == "file"
@@ -85,20 +85,20 @@ def test_file_camera_shows_the_first_frame_of_its_clip(
     assert float(np.abs(decoded - expected).mean()) < 4.0  # the same picture, up to JPEG loss
 
 
-def test_max_side_downscales_keeping_the_aspect(frame_client: TestClient, viewer: dict[str, str]) -> None:
-    r = frame_client.get(URL.format("demo-gate"), params={"max_side": 320}, headers=viewer)
+def test_max_side_downscales_keeping_the_aspect(frame_client: TestClient, operator: dict[str, str]) -> None:
+    r = frame_client.get(URL.format("demo-gate"), params={"max_side": 320}, headers=operator)
     assert r.status_code == 200
     assert _image(r.content).size == (320, 240)
-    assert frame_client.get(URL.format("demo-gate"), params={"max_side": 8}, headers=viewer).status_code == 422
+    assert frame_client.get(URL.format("demo-gate"), params={"max_side": 8}, headers=operator).status_code == 422
 
 
 def test_a_running_camera_shows_its_latest_analysed_frame(
-    frame_app: FastAPI, frame_client: TestClient, viewer: dict[str, str]
+    frame_app: FastAPI, frame_client: TestClient, operator: dict[str, str]
 ) -> None:
     latest = np.zeros((48, 64, 3), np.uint8)
     latest[:, 32:] = (255, 0, 0)  # right half red
     frame_app.state.ctx.frames = lambda camera_id: latest if camera_id == "gate-rtsp" else None
-    r = frame_client.get(URL.format("gate-rtsp"), headers=viewer)
+    r = frame_client.get(URL.format("gate-rtsp"), headers=operator)
     assert r.status_code == 200, r.text
     assert r.headers["x-frame-source"] == "live"
     pixels = np.asarray(_image(r.content).convert("RGB"))
@@ -106,7 +106,7 @@ def test_a_running_camera_shows_its_latest_analysed_frame(
     assert pixels[24, 5].tolist() == pytest.approx([0, 0, 0], abs=12)
     assert pixels[24, 60].tolist() == pytest.approx([255, 0, 0], abs=12)
     # other cameras still fall back to their video file
-    assert frame_client.get(URL.format("demo-gate"), headers=viewer).headers["x-frame-source"] == "file"
+    assert frame_client.get(URL.format("demo-gate"), headers=operator).headers["x-frame-source"] == "file"
 
 
 @pytest.mark.parametrize(
@@ -118,12 +118,19 @@ def test_a_running_camera_shows_its_latest_analysed_frame(
     ],
 )
 def test_no_frame_is_404_with_the_reason(
-    frame_client: TestClient, viewer: dict[str, str], camera_id: str, message: str
+    frame_client: TestClient, operator: dict[str, str], camera_id: str, message: str
 ) -> None:
-    r = frame_client.get(URL.format(camera_id), headers=viewer)
+    r = frame_client.get(URL.format(camera_id), headers=operator)
     assert r.status_code == 404
     assert message in r.json()["detail"]
     assert "s3cret" not in r.text
+
+
+def test_frames_need_the_operator_role(frame_app: FastAPI, frame_client: TestClient) -> None:
+    """A frame shows whatever the camera's source decodes to: for those who set the sources, not for viewers."""
+    viewer = auth(add_keys(store_of(frame_app))[Role.viewer])
+    r = frame_client.get(URL.format("demo-gate"), headers=viewer)
+    assert r.status_code == 403 and "operator" in r.json()["detail"]
 
 
 @pytest.mark.parametrize(("headers", "status"), [({}, 401), (auth("sw_not-a-key"), 401)])
@@ -143,7 +150,7 @@ def test_embedded_service_provides_the_frames_of_its_worker(
     assert service.app.state.ctx.frames == service.latest_frame
     assert service.latest_frame("demo-gate") is None  # workers not started: no camera runs yet
     with TestClient(service.app) as client:
-        key = auth(add_keys(store_of(service.app))[Role.viewer])
+        key = auth(add_keys(store_of(service.app))[Role.operator])
         r = client.get(URL.format("demo-gate"), headers=key)
         assert r.status_code == 200 and r.headers["x-frame-source"] == "file"
 
@@ -157,7 +164,7 @@ def test_a_running_worker_serves_its_live_frame(tmp_path: Path, sqlite_url: str,
     )
     service = EmbeddedService(settings)
     with TestClient(service.app) as client:
-        key = auth(add_keys(store_of(service.app))[Role.viewer])
+        key = auth(add_keys(store_of(service.app))[Role.operator])
         service.start()
         try:
             deadline = time.monotonic() + 30

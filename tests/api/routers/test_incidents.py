@@ -13,6 +13,7 @@ from fastapi.testclient import TestClient
 
 from api.auth import Role
 from api.store.incidents import apply_event
+from api.store.keys import create_key, find_key
 from pipelines.camera.state import CameraState
 from tests.api.conftest import T0, auth, make_event, store_of
 
@@ -78,6 +79,11 @@ def test_handling_workflow_records_audit_trail(seeded: FastAPI, client: TestClie
         ("ack", "operator-key", "new", "acknowledged", None),
         ("false-positive", "ann", "acknowledged", "false_positive", "a mannequin"),
     ]
+    # The key that acted is recorded beside the client-supplied actor ("ann" is only what the client said).
+    with store_of(seeded).read() as session:
+        operator_row = find_key(session, keys[Role.operator])
+        assert operator_row is not None
+    assert {(a["key_id"], a["key_name"]) for a in trail} == {(operator_row.id, "operator-key")}
     r = client.post("/v1/incidents/inc-2/ack", headers=op)
     r = client.post("/v1/incidents/inc-2/ack", headers=op)
     assert r.status_code == 409 and "acknowledged" in r.json()["detail"]
@@ -159,3 +165,34 @@ def test_health_workers_and_metrics(seeded: FastAPI, client: TestClient, keys: d
     exported = set(re.findall(r'safewatch_stream_state\{camera="gate-3",state="(\w+)"\}', text))
     assert exported == {s.value for s in CameraState}  # the metric's vocabulary is the camera state enum, no more
     assert 'safewatch_inference_latency_seconds_count{model="yolo"} 1.0' in text
+
+
+def _scoped_key(app: FastAPI, role: Role, *sites: str) -> dict[str, str]:
+    with store_of(app).session() as session:
+        _row, plain = create_key(session, role=role.value, name=f"{role.value}-{'-'.join(sites)}", sites=sites)
+    return auth(plain)
+
+
+def test_scoped_key_sees_only_its_sites(seeded: FastAPI, client: TestClient) -> None:
+    h = _scoped_key(seeded, Role.operator, "site-1")
+    page = client.get("/v1/incidents", headers=h).json()
+    assert [i["id"] for i in page["items"]] == ["inc-3", "inc-1"]
+    # A filter for another site is ANDed with the scope: nothing, not the other site's incidents.
+    assert client.get("/v1/incidents", params={"site": "site-0"}, headers=h).json()["items"] == []
+    assert client.get("/v1/incidents/inc-1", headers=h).status_code == 200
+    for path in ("/v1/incidents/inc-2", "/v1/incidents/inc-2/snapshot.jpg", "/v1/incidents/inc-2/clip.mp4"):
+        r = client.get(path, headers=h)
+        assert (r.status_code, r.json()["detail"]) == (404, "incident 'inc-2' not found"), path
+    r = client.post("/v1/incidents/inc-2/ack", headers=h)
+    assert (r.status_code, r.json()["detail"]) == (404, "incident 'inc-2' not found")
+    stats = client.get("/v1/stats", headers=h).json()
+    assert (stats["total"], stats["by_site"]) == (2, {"site-1": 2})
+    csv = client.get("/v1/stats", params={"format": "csv"}, headers=h).text
+    assert "site,site-1,2" in csv and "site-0" not in csv and "total,all,2" in csv
+    assert client.post("/v1/incidents/inc-1/ack", headers=h).status_code == 200
+
+
+def test_key_scoped_to_an_unknown_site_sees_nothing(seeded: FastAPI, client: TestClient) -> None:
+    h = _scoped_key(seeded, Role.viewer, "elsewhere")
+    assert client.get("/v1/incidents", headers=h).json()["items"] == []
+    assert client.get("/v1/stats", headers=h).json()["total"] == 0

@@ -12,12 +12,14 @@ from alembic.migration import MigrationContext
 from sqlalchemy import func, inspect, select
 
 from api.store.db import Store
-from api.store.handling import Action, InvalidTransition, handle
+from api.store.handling import Action, Actor, InvalidTransition, handle
 from api.store.incidents import BadCursor, IncidentFilter, apply_event, decode_cursor, list_incidents
 from api.store.models import Base, Incident, IncidentEventRow, WebhookDelivery
 from api.store.outbox import create_webhook
 from api.store.stats import incident_stats
 from tests.api.conftest import T0, make_event
+
+ANN = Actor("ann", key_id="k1", key_name="ann's key")
 
 
 @pytest.fixture
@@ -45,7 +47,7 @@ def test_migrations_match_models_and_rerun_is_noop(db_url: str) -> None:
     with store.engine.connect() as conn:
         diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": False}), Base.metadata)
         assert diff == []
-        assert conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar() == "0001"
+        assert conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar() == "0002"
     store.dispose()
 
 
@@ -130,13 +132,15 @@ def test_handling_transitions_and_stats(store: Store) -> None:
     apply_event(store, make_event("a", 0))
     apply_event(store, make_event("b", 0, site="other", started_at=T0 + timedelta(days=1)))
     with store.session() as s:
-        handle(s, "a", Action.ack, actor="ann", note="on it")
-        handle(s, "a", Action.resolve, actor="ann", note=None)
+        handle(s, "a", Action.ack, actor=ANN, note="on it")
+        handle(s, "a", Action.resolve, actor=ANN, note=None)
     with pytest.raises(InvalidTransition, match="resolved"), store.session() as s:
-        handle(s, "a", Action.false_positive, actor="bob", note=None)
+        handle(s, "a", Action.false_positive, actor=Actor("bob", None, None), note=None)
     with store.session() as s:
         stats = incident_stats(s, since=None, until=None)
+        scoped = incident_stats(s, since=None, until=None, sites=frozenset({"other"}))
     assert stats["total"] == {"all": 2}
     assert stats["site"] == {"other": 1, "sip-plot-12": 1}
     assert stats["handling"] == {"new": 1, "resolved": 1}
     assert stats["day"] == {"2025-03-01": 1, "2025-03-02": 1}
+    assert (scoped["total"], scoped["site"], scoped["handling"]) == ({"all": 1}, {"other": 1}, {"new": 1})

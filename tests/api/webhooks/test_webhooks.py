@@ -11,21 +11,24 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 
 from api.app import create_app
 from api.auth import Role
 from api.settings import Settings
 from api.store.db import Store
 from api.store.incidents import apply_event
+from api.store.models import WebhookDelivery
 from api.store.outbox import claim_due, create_webhook
 from api.webhooks.formats import render
 from api.webhooks.signing import sign, verify
 from pipelines.bus.base import InProcessBus
 from pipelines.events import IncidentEvent
-from tests.api.conftest import add_keys, auth, make_event, make_settings
+from tests.api.conftest import add_keys, auth, make_event, make_settings, store_of
 from tests.api.webhook_receiver import Receiver, wait_for
 
 SECRET = "s3cret-for-tests"
+LOOPBACK = "127.0.0.1"  # the receivers listen on loopback, which webhooks reach only when allow-listed
 
 
 @pytest.fixture
@@ -51,7 +54,7 @@ def _deliveries(client: TestClient, admin: str, hook: str, **params: str) -> lis
 
 def test_one_signed_delivery_per_event_via_the_bus(tmp_path: Path, sqlite_url: str, receiver: Receiver) -> None:
     bus = InProcessBus()
-    app = create_app(make_settings(tmp_path, sqlite_url), bus=bus)
+    app = create_app(make_settings(tmp_path, sqlite_url, webhook_allow_hosts=LOOPBACK), bus=bus)
     admin = add_keys(app.state.ctx.store)[Role.admin]
     with TestClient(app) as client:
         hook = _subscribe(client, admin, receiver.url)
@@ -78,14 +81,14 @@ def test_one_signed_delivery_per_event_via_the_bus(tmp_path: Path, sqlite_url: s
 
 def test_receiver_down_for_a_while_is_retried(tmp_path: Path, sqlite_url: str, receiver: Receiver) -> None:
     receiver.stop()
-    app = create_app(make_settings(tmp_path, sqlite_url, webhook_max_attempts=50))
+    app = create_app(make_settings(tmp_path, sqlite_url, webhook_max_attempts=50, webhook_allow_hosts=LOOPBACK))
     admin = add_keys(app.state.ctx.store)[Role.admin]
     with TestClient(app) as client:
         hook = _subscribe(client, admin, receiver.url)
         apply_event(app.state.ctx.store, make_event("down", 0))
         wait_for(lambda: _deliveries(client, admin, hook)[0]["attempts"] >= 2)
         failed = _deliveries(client, admin, hook)[0]
-        assert failed["status"] == "pending" and "ConnectError" in failed["last_error"]
+        assert (failed["status"], failed["last_error"]) == ("pending", "connect_error")
         receiver.start()
         wait_for(lambda: _deliveries(client, admin, hook)[0]["status"] == "delivered")
         assert receiver.count() == 1
@@ -93,7 +96,7 @@ def test_receiver_down_for_a_while_is_retried(tmp_path: Path, sqlite_url: str, r
 
 def test_dead_letter_then_redrive(tmp_path: Path, sqlite_url: str, receiver: Receiver) -> None:
     receiver.status = 500
-    app = create_app(make_settings(tmp_path, sqlite_url, webhook_max_attempts=3))
+    app = create_app(make_settings(tmp_path, sqlite_url, webhook_max_attempts=3, webhook_allow_hosts=LOOPBACK))
     admin = add_keys(app.state.ctx.store)[Role.admin]
     with TestClient(app) as client:
         hook = _subscribe(client, admin, receiver.url, format="dingtalk")
@@ -101,7 +104,7 @@ def test_dead_letter_then_redrive(tmp_path: Path, sqlite_url: str, receiver: Rec
         wait_for(lambda: _deliveries(client, admin, hook)[0]["status"] == "dead")
         (dead,) = _deliveries(client, admin, hook, status="dead")
         assert (dead["attempts"], dead["response_code"], receiver.count()) == (3, 500, 3)
-        assert dead["last_error"].startswith("HTTP 500")
+        assert dead["last_error"] == "http_500"
         time.sleep(0.3)
         assert receiver.count() == 3  # dead letters are not retried
         receiver.status = 200
@@ -120,7 +123,7 @@ def test_dead_letter_then_redrive(tmp_path: Path, sqlite_url: str, receiver: Rec
 
 
 def test_restart_resumes_outbox_without_duplicates(db_url: str, tmp_path: Path, receiver: Receiver) -> None:
-    quiet = create_app(make_settings(tmp_path, db_url, webhook_dispatcher=False))
+    quiet = create_app(make_settings(tmp_path, db_url, webhook_dispatcher=False, webhook_allow_hosts=LOOPBACK))
     admin = add_keys(quiet.state.ctx.store)[Role.admin]
     with TestClient(quiet) as client:
         hook = _subscribe(client, admin, receiver.url)
@@ -132,7 +135,7 @@ def test_restart_resumes_outbox_without_duplicates(db_url: str, tmp_path: Path, 
         assert len(claim_due(s, "crashed-owner", lease_s=0.5, batch=1)) == 1
     crashed.dispose()
     for _ in range(2):  # two restarts on the same DB
-        app = create_app(make_settings(tmp_path, db_url))
+        app = create_app(make_settings(tmp_path, db_url, webhook_allow_hosts=LOOPBACK))
         with TestClient(app) as client:
             wait_for(lambda: all(d["status"] == "delivered" for d in _deliveries(client, admin, hook)))
             time.sleep(0.2)
@@ -204,6 +207,8 @@ def test_signature_scheme() -> None:
         ({"url": "http://x", "secret": SECRET, "filters": {"zones": ["a"]}}, "zones"),
         ({"url": "http://x", "secret": SECRET, "extra": 1}, "extra"),
         ({"secret": SECRET}, "url"),
+        ({"url": "http://127.0.0.1:6379/", "secret": SECRET}, "loopback address"),
+        ({"url": "http://169.254.169.254/latest/meta-data/", "secret": SECRET}, "link-local address"),
     ],
 )
 def test_bad_subscriptions_are_rejected(
@@ -219,3 +224,22 @@ def test_delete_unknown_webhook_and_settings_defaults(client: TestClient, keys: 
     assert client.get("/v1/webhooks/nope/deliveries", headers=auth(keys[Role.admin])).status_code == 404
     s = Settings(data_dir=Path("/srv/sw"))
     assert s.database_url == "sqlite:////srv/sw/safewatch.db" and s.media_dir == Path("/srv/sw/media")
+
+
+def test_deliveries_show_error_classes_never_stored_response_text(tmp_path: Path, sqlite_url: str) -> None:
+    """Rows an older release wrote (`HTTP 500: <response body>`, exception text) show only their class."""
+    app = create_app(make_settings(tmp_path, sqlite_url, webhook_dispatcher=False))
+    store = store_of(app)
+    admin = add_keys(store)[Role.admin]
+    with store.session() as s:
+        hook = create_webhook(s, url="https://hooks.example/a", secret=SECRET, fmt="json", filters={}).id
+    apply_event(store, make_event("old-1", 0))
+    apply_event(store, make_event("old-2", 0))
+    with store.session() as s:
+        old_http, old_exc = sorted(s.scalars(select(WebhookDelivery)), key=lambda d: d.id)
+        old_http.last_error, old_http.response_code = "HTTP 500: internal-secret-body", 500
+        old_exc.last_error = "ConnectError: http://10.0.0.7:6379 refused"
+    with TestClient(app) as client:
+        shown = _deliveries(client, admin, hook)
+    assert sorted(d["last_error"] for d in shown) == ["http_500", "request_error"]
+    assert "internal-secret-body" not in json.dumps(shown) and "10.0.0.7" not in json.dumps(shown)

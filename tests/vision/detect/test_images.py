@@ -10,7 +10,8 @@ import pytest
 from PIL import Image
 
 from vision.detect.errors import ImageError
-from vision.detect.images import load_image, sample_frames
+from vision.detect.images import DecodedImage, decode_image, load_image, sample_frames
+from vision.types import Detections
 
 
 def png_bomb(width: int, height: int) -> bytes:
@@ -83,3 +84,118 @@ def test_sample_frames(sample_clip: pathlib.Path, tmp_path: pathlib.Path) -> Non
     bad.write_bytes(b"nothing")
     with pytest.raises(ImageError, match=r"bad\.mp4"):
         sample_frames(bad, 1)
+
+
+# -- hostile bytes: every decoder failure is an ImageError ----------------------------------------------------------
+
+FORMATS = ["PNG", "JPEG", "GIF", "BMP", "TIFF", "WEBP", "PPM"]
+
+
+def encoded(fmt: str, size: tuple[int, int] = (64, 48), **params: object) -> bytes:
+    """A small real image (a colour gradient) in `fmt`."""
+    x = np.linspace(0, 255, size[0], dtype=np.uint8)
+    y = np.linspace(0, 255, size[1], dtype=np.uint8)
+    rgb = np.stack(np.broadcast_arrays(x[None, :], y[:, None], (x[None, :] // 2 + y[:, None] // 2)), axis=-1)
+    buf = io.BytesIO()
+    Image.fromarray(np.ascontiguousarray(rgb)).save(buf, format=fmt, **params)
+    return buf.getvalue()
+
+
+def _damaged() -> list[tuple[str, bytes]]:
+    cases = []
+    for fmt in FORMATS:
+        data = encoded(fmt)
+        for cut in (4, 8, 16, 24, 40, 64, len(data) // 2, len(data) - 4):
+            cases.append((f"{fmt}-cut-{cut}", data[:cut]))
+        for at in (10, 20, 30, len(data) // 3):
+            flipped = bytearray(data)
+            flipped[at] ^= 0xFF
+            cases.append((f"{fmt}-flip-{at}", bytes(flipped)))
+    return cases
+
+
+@pytest.mark.parametrize(("case", "data"), _damaged(), ids=[c for c, _ in _damaged()])
+def test_damaged_images_decode_or_fail_with_image_error(case: str, data: bytes) -> None:
+    try:
+        out = load_image(data, name=case)
+    except ImageError as exc:
+        assert str(exc).startswith(f"{case}: ")
+    else:
+        assert out.ndim == 3 and out.shape[2] == 3 and out.dtype == np.uint8
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (b"P6 100 100 255\n" + b"\x00" * 100, "corrupt or truncated PPM"),  # the pixels are cut short
+        (b"P6 100 100", "corrupt or truncated image header: Reached EOF while reading header"),
+        (b"P6 100 100 x\n", "corrupt or truncated image header"),
+        (b"P6 10 10 0\n" + b"\x00" * 300, "maxval must be greater than 0"),
+        (encoded("PNG")[:20], "corrupt or truncated image header: Truncated File Read"),
+        (encoded("JPEG")[:40], "corrupt or truncated image header"),
+        (encoded("WEBP")[:40], "corrupt or truncated image header"),
+    ],
+    ids=["ppm-pixels-cut", "ppm-header-cut", "ppm-bad-token", "ppm-maxval-0", "png-header", "jpeg-header", "webp"],
+)
+def test_header_and_pixel_errors_are_image_errors(data: bytes, message: str) -> None:
+    """These raised ValueError/OSError out of load_image (500 from POST /v1/detect, a traceback from the CLI)."""
+    with pytest.raises(ImageError, match=message):
+        load_image(data, name="upload.ppm")
+
+
+# -- reduced decoding --------------------------------------------------------------------------------------------------
+
+
+def test_large_jpeg_is_decoded_reduced_by_the_decoder() -> None:
+    data = encoded("JPEG", (4000, 3000))
+    full = decode_image(data)
+    assert full.pixels.shape == (3000, 4000, 3) and not full.reduced
+    small = decode_image(data, max_side=640)
+    assert (small.width, small.height) == (4000, 3000)
+    assert small.pixels.shape == (750, 1000, 3)  # libjpeg at 1/4 scale: the smaller side limits the factor
+    assert np.abs(small.pixels[::75, ::100].astype(int) - full.pixels[::300, ::400].astype(int)).mean() < 12
+
+
+def test_other_formats_are_reduced_after_decoding() -> None:
+    small = decode_image(encoded("PNG", (4000, 3000)), max_side=640)
+    assert (small.width, small.height) == (4000, 3000)
+    assert small.pixels.shape == (500, 667, 3)  # 1/6 (rounded up): between max_side and twice it
+    assert decode_image(encoded("PNG", (1200, 800)), max_side=640).pixels.shape == (800, 1200, 3)  # factor 1
+
+
+def test_decoded_pixel_cap_counts_what_is_decoded() -> None:
+    png = encoded("PNG", (3000, 2000))
+    with pytest.raises(ImageError, match=r"3000x2000 PNG needs 6000000 pixels decoded \(limit 2000000"):
+        decode_image(png, max_side=640, max_decoded_pixels=2_000_000)
+    jpeg = decode_image(encoded("JPEG", (3000, 2000)), max_side=640, max_decoded_pixels=2_000_000)
+    assert jpeg.pixels.shape == (500, 750, 3)  # decoded at 1/2 (1.5 MP), then halved
+    progressive = encoded("JPEG", (3000, 2000), progressive=True)  # holds every coefficient at any scale
+    with pytest.raises(ImageError, match=r"3000x2000 progressive JPEG needs 6000000 pixels decoded"):
+        decode_image(progressive, max_side=640, max_decoded_pixels=2_000_000)
+    assert decode_image(progressive, max_side=640, max_decoded_pixels=6_000_000).pixels.shape == (500, 750, 3)
+
+
+def test_exif_rotation_with_reduced_decoding() -> None:
+    img = Image.new("RGB", (3000, 2000), (255, 0, 0))
+    img.paste((0, 0, 255), (0, 0, 1500, 2000))  # left half blue
+    exif = img.getexif()
+    exif[0x0112] = 6  # shown rotated 90° clockwise: the blue half ends up on top
+    buf = io.BytesIO()
+    img.save(buf, format="JPEG", exif=exif)
+    out = decode_image(buf.getvalue(), max_side=640)
+    assert (out.width, out.height) == (2000, 3000) and out.pixels.shape == (750, 500, 3)
+    assert out.pixels[100, 250, 2] > 200 and out.pixels[650, 250, 0] > 200
+
+
+def test_boxes_map_back_to_the_original_pixels() -> None:
+    image = DecodedImage(np.zeros((500, 750, 3), np.uint8), width=3000, height=2000)
+    det = Detections(
+        xyxy=np.array([[10, 20, 110, 220], [700, 400, 750, 500]], np.float32),
+        confidence=np.array([0.9, 0.5], np.float32),
+        class_id=np.array([0, 0]),
+    )
+    out = image.to_original(det)
+    assert out.xyxy.tolist() == [[40, 80, 440, 880], [2800, 1600, 3000, 2000]]
+    assert out.confidence.tolist() == det.confidence.tolist()
+    same = DecodedImage(np.zeros((20, 30, 3), np.uint8), width=30, height=20)
+    assert same.to_original(det) is det

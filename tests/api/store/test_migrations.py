@@ -1,0 +1,185 @@
+"""Migration 0002 over a database the previous release filled (fixtures/prev_release_0001.db, see fixtures/README.md).
+
+Rows are read by reflection, not through today's ORM models, so the comparison sees what is stored. Every row of every
+table must survive the upgrade with the same values; the new columns are NULL (keys for every site, actions whose key
+is unknown); stored webhook response bodies are gone. The same upgrade (and the downgrade) runs on PostgreSQL over the
+same rows, loaded at revision 0001.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import shutil
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from alembic import command
+from alembic.config import Config
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine, MetaData, create_engine, inspect, select, text
+
+from api.app import create_app
+from api.settings import Settings
+from api.store.db import MIGRATIONS_DIR, make_engine, migrate
+from tests.api.conftest import PG_ADMIN_URL, _pg_reachable, auth
+
+FIXTURES = Path(__file__).parent / "fixtures"
+PREVIOUS = FIXTURES / "prev_release_0001.db"
+KEYS: dict[str, str] = json.loads((FIXTURES / "prev_release_0001.json").read_text(encoding="utf-8"))["keys"]
+TABLES = ("incidents", "incident_events", "handling_actions", "api_keys", "webhooks", "webhook_deliveries")  # FK order
+NEW_COLUMNS = {"api_keys": {"sites"}, "handling_actions": {"key_id", "key_name"}}
+Rows = dict[str, list[dict[str, Any]]]
+
+
+def _plain(value: Any) -> Any:
+    """Aware datetimes (PostgreSQL) as naive UTC, as SQLite stores them."""
+    if isinstance(value, datetime) and value.tzinfo is not None:
+        return value.astimezone(UTC).replace(tzinfo=None)
+    return value
+
+
+def _rows(engine: Engine) -> Rows:
+    meta = MetaData()
+    meta.reflect(engine, only=TABLES)
+    out: Rows = {}
+    with engine.connect() as conn:
+        for name in TABLES:
+            table = meta.tables[name]
+            query = select(table).order_by(*table.primary_key.columns)
+            out[name] = [{k: _plain(v) for k, v in row._mapping.items()} for row in conn.execute(query)]
+    return out
+
+
+def _version(engine: Engine) -> str:
+    with engine.connect() as conn:
+        return str(conn.execute(text("SELECT version_num FROM alembic_version")).scalar())
+
+
+def _alembic(engine: Engine, action: Callable[[Config, str], None], revision: str) -> None:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        action(cfg, revision)
+
+
+def _error_class(row: dict[str, Any]) -> str | None:
+    """What 0002 makes of an old `last_error` (free text that may quote the receiver's response)."""
+    if row["last_error"] is None:
+        return None
+    if row["last_error"].startswith("HTTP ") and row["response_code"] is not None:
+        return f"http_{row['response_code']}"
+    return "request_error"
+
+
+def _assert_upgraded(before: Rows, after: Rows) -> None:
+    for table in TABLES:
+        new = NEW_COLUMNS.get(table, set())
+        assert len(after[table]) == len(before[table]), table
+        for old, row in zip(before[table], after[table], strict=True):
+            assert {c: row[c] for c in new} == dict.fromkeys(new), (table, row)
+            kept = {k: v for k, v in row.items() if k not in new}
+            expected = {**old, "last_error": _error_class(old)} if table == "webhook_deliveries" else old
+            assert kept == expected, table
+
+
+@pytest.fixture(scope="module")
+def previous(tmp_path_factory: pytest.TempPathFactory) -> Rows:
+    """The fixture's rows (read from a copy: opening a SQLite file can write to it), and a check that it holds what
+    the test is about."""
+    copy = tmp_path_factory.mktemp("previous") / "store.db"
+    shutil.copyfile(PREVIOUS, copy)
+    engine = make_engine(f"sqlite:///{copy.as_posix()}")
+    assert _version(engine) == "0001"
+    rows = _rows(engine)
+    engine.dispose()
+    assert len(rows["incidents"]) >= 3 and len(rows["incident_events"]) > len(rows["incidents"])
+    assert {a["action"] for a in rows["handling_actions"]} == {"ack", "resolve", "false-positive"}
+    assert {k["role"] for k in rows["api_keys"]} == {"admin", "viewer"} and len(rows["webhooks"]) == 2
+    errors = [d["last_error"] or "" for d in rows["webhook_deliveries"]]
+    assert any(e.startswith("HTTP 500: internal receiver error") for e in errors)
+    assert any(e and not e.startswith("HTTP") for e in errors)
+    return rows
+
+
+@pytest.fixture
+def upgraded_sqlite(tmp_path: Path) -> Iterator[str]:
+    db = tmp_path / "store.db"
+    shutil.copyfile(PREVIOUS, db)
+    yield f"sqlite:///{db.as_posix()}"
+
+
+def test_sqlite_upgrade_keeps_every_row(previous: Rows, upgraded_sqlite: str) -> None:
+    engine = make_engine(upgraded_sqlite)
+    migrate(engine)  # what every start does: alembic upgrade head
+    assert _version(engine) == "0002"
+    after = _rows(engine)
+    _assert_upgraded(previous, after)
+    assert "hunter2" not in json.dumps([d["last_error"] for d in after["webhook_deliveries"]])
+    _alembic(engine, command.downgrade, "0001")
+    columns = {t: {c["name"] for c in inspect(engine).get_columns(t)} for t in NEW_COLUMNS}
+    assert not any(NEW_COLUMNS[t] & columns[t] for t in NEW_COLUMNS)
+    assert {t: len(r) for t, r in _rows(engine).items()} == {t: len(r) for t, r in previous.items()}
+    engine.dispose()
+
+
+def test_old_keys_still_work_unscoped(previous: Rows, upgraded_sqlite: str, tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path / "data", database_url=upgraded_sqlite, webhook_dispatcher=False)
+    with TestClient(create_app(settings)) as client:
+        keys = client.get("/v1/keys", headers=auth(KEYS["admin"]))
+        assert keys.status_code == 200
+        assert {(k["role"], k["sites"]) for k in keys.json()} == {("admin", None), ("viewer", None)}
+        viewer = auth(KEYS["viewer"])
+        listed = client.get("/v1/incidents", params={"limit": 500}, headers=viewer).json()["items"]
+        assert len(listed) == len(previous["incidents"])
+        handled = previous["handling_actions"][0]["incident_id"]
+        actions = client.get(f"/v1/incidents/{handled}", headers=viewer).json()["actions"]
+        assert actions[0]["actor"] == "ann" and (actions[0]["key_id"], actions[0]["key_name"]) == (None, None)
+        fresh = next(i["id"] for i in listed if i["handling"] == "new")
+        r = client.post(f"/v1/incidents/{fresh}/ack", headers=auth(KEYS["admin"]))
+        admin_id = next(k["id"] for k in keys.json() if k["role"] == "admin")
+        assert r.json()["actions"][-1]["key_id"] == admin_id
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    reason = _pg_reachable()
+    if reason:
+        pytest.skip(reason)
+    schema = f"t_mig_{secrets.token_hex(6)}"
+    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f"CREATE SCHEMA {schema}"))
+    try:
+        yield f"{PG_ADMIN_URL}?options=-csearch_path%3D{schema}"
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
+        admin.dispose()
+
+
+@pytest.mark.postgres
+def test_postgres_upgrade_and_downgrade_keep_every_row(previous: Rows, pg_url: str) -> None:
+    engine = make_engine(pg_url)
+    _alembic(engine, command.upgrade, "0001")
+    meta = MetaData()
+    meta.reflect(engine, only=TABLES)
+    with engine.begin() as conn:
+        for table in TABLES:
+            if previous[table]:
+                conn.execute(meta.tables[table].insert(), previous[table])
+    assert _rows(engine) == previous  # the previous release's rows, as they would be on PostgreSQL
+    migrate(engine)
+    assert _version(engine) == "0002"
+    _assert_upgraded(previous, _rows(engine))
+    _alembic(engine, command.downgrade, "0001")
+    assert _version(engine) == "0001"
+    columns = {t: {c["name"] for c in inspect(engine).get_columns(t)} for t in NEW_COLUMNS}
+    assert not any(NEW_COLUMNS[t] & columns[t] for t in NEW_COLUMNS)
+    migrate(engine)  # and up again
+    assert _version(engine) == "0002"
+    engine.dispose()
