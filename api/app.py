@@ -22,6 +22,8 @@ from api.camera_store import CameraStore
 from api.consumer import consume_into_store
 from api.context import AppContext
 from api.detect_pool import DetectPool
+from api.errors import install as install_error_handlers
+from api.limits import BodyLimit
 from api.metrics import Metrics
 from api.routers import cameras, detect, events, frames, health, incidents, keys, stats, ui, webhooks, workers
 from api.settings import Settings
@@ -98,6 +100,8 @@ def create_app(
     for router in ROUTERS:
         app.include_router(router)
     app.add_exception_handler(OperationalError, _db_unavailable)
+    app.add_middleware(BodyLimit)  # request bodies ≤ 1 MiB, POST /v1/detect excepted (api.limits)
+    install_error_handlers(app)
     return app
 
 
@@ -113,6 +117,8 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     anyio.to_thread.current_default_thread_limiter().total_tokens = ctx.settings.api_threads
     stop = asyncio.Event()
     tasks: list[asyncio.Task[None]] = []
+    await ctx.feed.prime()
+    tasks.append(asyncio.create_task(ctx.feed.run(stop), name="sse-feed"))
     if ctx.dispatcher is not None:
         tasks.append(asyncio.create_task(ctx.dispatcher.run(stop), name="webhook-dispatcher"))
     if ctx.bus is not None:

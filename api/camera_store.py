@@ -12,8 +12,11 @@ camera's current stream values are kept as they are, so editing zones never need
 Writes are atomic: the new YAML goes to a hidden temp file in the config directory (`.<id>.<random>.tmp`, which
 the loader and the workers' directory watch ignore: hidden, not `*.yaml`), is validated there and then renamed over
 the target, so a worker polling the directory never sees a half-written file. The file is created owner-only (0600,
-whatever it was before): it may hold stream passwords. One lock per store serialises writes
-within a process; across processes the last rename wins (`If-Match` with the ETag detects lost updates).
+whatever it was before): it may hold stream passwords. One lock per store serialises writes within a process;
+across processes the last rename wins (`If-Match` with the ETag detects lost updates).
+
+Reads are cached per file (`pipelines.config.source.FileCache`): a file is parsed again only when its inode, mtime or
+size changed, so listing cameras costs a `stat` per file, not a YAML parse and a validation per request.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ from typing import Any
 import yaml
 
 from pipelines.config.camera import CameraConfig, ConfigError, ConfigProblem, StreamPolicy, load_camera_config
+from pipelines.config.source import FileCache
 from pipelines.config.yaml_io import read_yaml
 from vision.redact import redact_url
 
@@ -68,6 +72,30 @@ class StoredCamera:
     config: CameraConfig
     path: Path
     etag: str
+
+
+@dataclass(frozen=True, slots=True)
+class _Parsed:
+    """What one read of a config file says: its camera (or its problems), its ETag and the id it claims."""
+
+    stored: StoredCamera | None
+    problems: list[ConfigProblem]
+    claimed_id: str
+
+
+def _parse(path: Path) -> _Parsed:
+    """Read and validate one file (stream files need not exist); the raw YAML is parsed only for an invalid file."""
+    data = path.read_bytes()
+    try:
+        config = load_camera_config(path, check_files=False)
+    except ConfigError as exc:
+        try:
+            raw, _node = read_yaml(path)
+        except ConfigError:
+            raw = {}
+        claimed = raw.get("id")
+        return _Parsed(None, exc.problems, claimed if isinstance(claimed, str) else path.stem)
+    return _Parsed(StoredCamera(config, path, etag_of(data)), [], config.id)
 
 
 def etag_of(data: bytes) -> str:
@@ -128,14 +156,17 @@ class CameraStore:
     def __init__(self, config_dir: Path) -> None:
         self.config_dir = config_dir
         self._lock = threading.Lock()
+        self._parsed = FileCache(_parse)  # each file is parsed once per change, not once per request
 
     def files(self) -> list[Path]:
         """Config files, sorted, as the loader picks them (`*.yaml`/`*.yml`, not hidden, not recursive)."""
         if not self.config_dir.is_dir():
             return []
-        return sorted(
+        files = sorted(
             p for p in self.config_dir.iterdir() if p.suffix in CONFIG_SUFFIXES and p.name[0] != "." and p.is_file()
         )
+        self._parsed.keep_only(files)
+        return files
 
     def _raw(self, path: Path) -> dict[str, Any] | None:
         try:
@@ -145,21 +176,20 @@ class CameraStore:
         return data
 
     def _claimed_id(self, path: Path) -> str:
-        data = self._raw(path)
-        claimed = data.get("id") if data is not None else None
-        return claimed if isinstance(claimed, str) else path.stem
+        try:
+            return self._parsed.get(path)[0].claimed_id
+        except OSError:  # vanished since it was listed
+            return path.stem
 
     def files_of(self, camera_id: str) -> list[Path]:
         """Every file claiming `camera_id` (normally one; more when an operator duplicated an id)."""
         return [p for p in self.files() if self._claimed_id(p) == camera_id]
 
     def _load(self, path: Path) -> StoredCamera:
-        data = path.read_bytes()
-        try:
-            config = load_camera_config(path, check_files=False)
-        except ConfigError as exc:
-            raise CameraFileInvalid(path, exc.problems) from None
-        return StoredCamera(config, path, etag_of(data))
+        parsed, _changed = self._parsed.get(path)
+        if parsed.stored is None:
+            raise CameraFileInvalid(path, parsed.problems)
+        return parsed.stored
 
     def scan(self) -> tuple[list[StoredCamera], list[ConfigProblem]]:
         """Valid cameras, and the problems of the files that are not (invalid, duplicate id), as the loader sees them.

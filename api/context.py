@@ -10,6 +10,7 @@ from api.camera_store import CameraStore
 from api.detect_pool import DetectPool
 from api.metrics import Metrics
 from api.settings import Settings
+from api.sse import EventFeed
 from api.store.db import Store
 from api.webhooks.dispatcher import Dispatcher
 from api.workers import FrameProvider, WorkersProvider, embedded_workers
@@ -18,7 +19,7 @@ from vision.detect.registry import ModelRegistry
 
 
 class Notifier:
-    """Wakes async waiters (SSE streams) when the store committed new events; `notify` is thread-safe."""
+    """Wakes the SSE feed (`api.sse.EventFeed`) when the store committed new events; `notify` is thread-safe."""
 
     def __init__(self) -> None:
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -57,3 +58,7 @@ class AppContext:
     frames: FrameProvider | None = None  # GET /v1/cameras/{id}/frame.jpg; the embedded service provides it
     dispatcher: Dispatcher | None = None
     notifier: Notifier = field(default_factory=Notifier)
+    feed: EventFeed = field(init=False)  # GET /v1/events: the one reader of new events, woken by `notifier`
+
+    def __post_init__(self) -> None:
+        self.feed = EventFeed(self.store, self.settings, self.notifier)

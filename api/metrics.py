@@ -8,15 +8,21 @@ from the workers' heartbeats at scrape time (the provider of `GET /v1/workers`).
 totals, not per-camera numbers: `safewatch_worker_fps` / `safewatch_worker_lag_seconds` per worker, and
 `safewatch_camera_worker{camera, worker} 1` maps each camera to the worker running it (join on `worker` for a
 per-camera view).
+
+Event spools (`watch_spools(provider)`): `safewatch_spool_bytes{worker}` is the size of a worker's on-disk spool
+(events waiting for Redis) and `safewatch_spool_dropped_total{worker, type}` the events its byte cap
+(`SAFEWATCH_SPOOL_MAX_BYTES`) dropped since the worker started; read from this process's bus in embedded mode,
+from the heartbeats in distributed mode.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from sqlalchemy import func, select
 
@@ -93,6 +99,47 @@ class _WorkersCollector(Collector):
         yield from (live, fps, lag, cameras, seen, running)
 
 
+@dataclass(frozen=True, slots=True)
+class WorkerSpool:
+    """One worker's event spool as `/metrics` shows it."""
+
+    worker: str
+    bytes: int
+    dropped: dict[str, int]  # by event type
+
+
+SpoolsProvider = Callable[[], list[WorkerSpool]]
+
+
+class _SpoolCollector(Collector):
+    """The workers' event spool gauges, read at scrape time (see the module docs)."""
+
+    def __init__(self, spools: SpoolsProvider) -> None:
+        self._spools = spools
+
+    def collect(self) -> Iterable[Metric]:
+        size = GaugeMetricFamily(
+            "safewatch_spool_bytes",
+            "Size of a worker's on-disk event spool (events waiting for Redis)",
+            labels=["worker"],
+        )
+        dropped = CounterMetricFamily(
+            "safewatch_spool_dropped",
+            "Events a worker's spool dropped at its byte cap (oldest updated first), since the worker started",
+            labels=["worker", "type"],
+        )
+        try:
+            spools = self._spools()
+        except Exception as exc:  # a scrape must not fail because Redis is down: the spool gauges are left out
+            log.warning("metrics: spool stats unavailable: %s", exc)
+            return
+        for spool in spools:
+            size.add_metric([spool.worker], spool.bytes)
+            for kind, count in sorted(spool.dropped.items()):
+                dropped.add_metric([spool.worker, kind], count)
+        yield from (size, dropped)
+
+
 class Metrics:
     def __init__(self, store: Store | None = None) -> None:
         self.registry = CollectorRegistry()
@@ -125,6 +172,10 @@ class Metrics:
     def watch_workers(self, workers: WorkersProvider) -> None:
         """Distributed mode: export the heartbeats `workers()` returns at every scrape (call once per app)."""
         self.registry.register(_WorkersCollector(workers))
+
+    def watch_spools(self, spools: SpoolsProvider) -> None:
+        """Export the event spools `spools()` returns at every scrape (call once per app)."""
+        self.registry.register(_SpoolCollector(spools))
 
     # ---- worker-side seam -------------------------------------------------------------------------------------
     def camera_frame_rate(self, camera: str, fps: float) -> None:

@@ -2,16 +2,30 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
 from sqlalchemy import Row
 
 from api.jsontypes import EventJSON
 from api.links import clip_link, public_event, snapshot_link
 from api.store.models import HandlingAction, Incident, IncidentEventRow
 from vision.redact import redact_url
+
+_NUMBER = re.compile(r"\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\s*")
+
+
+def _not_a_number(value: object) -> object:
+    """Pydantic reads a bare number as Unix epoch seconds; the API declares ISO 8601 date-times only."""
+    if isinstance(value, int | float) or (isinstance(value, str) and _NUMBER.fullmatch(value)):
+        raise ValueError("expected an ISO 8601 date-time (2025-03-01T08:00:00Z), not a number")
+    return value
+
+
+#: A query parameter date-time: ISO 8601 only (naive = UTC, applied by the router); bare numbers are refused (422).
+IsoDateTime = Annotated[datetime, BeforeValidator(_not_a_number)]
 
 
 class IncidentOut(BaseModel):
@@ -129,4 +143,20 @@ class HandlingRequest(BaseModel):
 
 
 class Problem(BaseModel):
+    """Every 4xx but 422: why the request was refused."""
+
     detail: str
+
+
+class FieldProblem(BaseModel):
+    path: str = Field(
+        description="Dotted path of the offending field: `query.since`, `body.url`, or within a camera config "
+        "`zones.0.polygon`; empty for the whole input"
+    )
+    message: str
+
+
+class ValidationProblems(BaseModel):
+    """Every 422: one entry per problem."""
+
+    detail: list[FieldProblem]

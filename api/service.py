@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from types import FrameType
+from typing import cast
 
 import numpy as np
 import numpy.typing as npt
@@ -23,12 +24,13 @@ from sqlalchemy import or_, select
 
 from api.app import create_app
 from api.consumer import STORE_GROUP
-from api.metrics import Metrics
+from api.metrics import Metrics, WorkerSpool
 from api.settings import Settings
 from api.store.db import Store
 from api.store.models import Incident, IncidentStatus
 from api.workers import WorkerInfo
 from pipelines.bus.factory import make_bus
+from pipelines.bus.redis_streams import RedisStreamBus
 from pipelines.camera.assemble import EvidenceOptions
 from pipelines.camera.sinks import BusSink
 from pipelines.worker.camera_worker import CameraWorker
@@ -47,10 +49,17 @@ class EmbeddedService:
         self.settings = settings
         prepare_data_dir(settings.data_dir)  # first: everything below creates files in it (umask 0o077)
         # In-process by default; SAFEWATCH_REDIS_URL makes the all-in-one service publish through Redis Streams too.
-        self.bus = make_bus(settings.redis_url, spool_dir=settings.data_dir / "spool", prefix=settings.redis_prefix)
+        self.bus = make_bus(
+            settings.redis_url,
+            spool_dir=settings.data_dir / "spool",
+            prefix=settings.redis_prefix,
+            spool_max_bytes=settings.spool_max_bytes,
+        )
         self.registry = ModelRegistry(settings.models_dir)
         self.store = Store(settings.database_url)
         self.metrics = Metrics(self.store)
+        if isinstance(self.bus, RedisStreamBus):  # with SAFEWATCH_REDIS_URL this process spools events too
+            self.metrics.watch_spools(self._spools)
         self.app: FastAPI = create_app(
             settings,
             store=self.store,
@@ -126,6 +135,11 @@ class EmbeddedService:
                 last_seen=datetime.now(UTC),
             )
         ]
+
+    def _spools(self) -> list[WorkerSpool]:
+        """This process's event spool for `/metrics` (only registered when the bus is a `RedisStreamBus`)."""
+        stats = cast(RedisStreamBus, self.bus).spool_stats()
+        return [WorkerSpool(self.worker.id, stats.bytes, stats.dropped)]
 
     def latest_frame(self, camera_id: str) -> npt.NDArray[np.uint8] | None:
         """The last frame the camera's pipeline analysed (RGB), or None when it is not running here (yet)."""

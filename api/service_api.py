@@ -16,11 +16,12 @@ import uvicorn
 
 from api.app import create_app
 from api.distributed import ConfigSync, RedisWorkers
-from api.metrics import Metrics
+from api.metrics import Metrics, WorkerSpool
 from api.settings import Settings
 from api.store.db import Store
 from pipelines.bus.factory import make_bus
 from pipelines.bus.redis_client import RedisUnavailable, connect
+from pipelines.distributed.leases import read_heartbeats
 from pipelines.worker.data_dir import prepare_data_dir
 from pipelines.worker.runtime import NO_REDIS, StartupError
 
@@ -54,6 +55,12 @@ class ApiService:
         store = Store(settings.database_url)
         metrics = Metrics(store)
         metrics.watch_workers(workers)  # /metrics: the workers' heartbeats, read at scrape time
+        metrics.watch_spools(  # and their event spools' size and drops, from the same heartbeats
+            lambda: [
+                WorkerSpool(h.id, h.spool_bytes, h.spool_dropped)
+                for h in read_heartbeats(self.client, settings.redis_prefix)
+            ]
+        )
         self.app = create_app(settings, store=store, metrics=metrics, bus=self.bus, workers=workers)
         self.sync = ConfigSync(settings.config_dir, self.client, settings.redis_prefix, interval_s=sync_interval_s)
 

@@ -82,8 +82,10 @@ class Settings(RuntimeSettings):
     )
 
     sse_poll_interval_s: float = Field(
-        default=1.0, gt=0, description="How often the SSE stream looks for new store events"
+        default=1.0, gt=0, description="How often the shared SSE feed looks for new store events (commits wake it)"
     )
+    sse_max_per_key: int = Field(default=4, ge=1, description="Open event streams per API key; more get 429")
+    sse_max_total: int = Field(default=64, ge=1, description="Open event streams in all; more get 429")
     sse_ping_s: float = Field(default=15.0, gt=0, description="SSE keep-alive comment interval")
 
     @field_validator("webhook_allow_hosts")

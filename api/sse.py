@@ -1,8 +1,13 @@
-"""Server-Sent Events of IncidentEvents, read from the store so a client can resume with `Last-Event-ID`.
+"""Server-Sent Events of IncidentEvents: one shared feed per app, resumable from the store with `Last-Event-ID`.
 
-Each SSE `id:` is the store event number (monotonically increasing). A stream starts after `Last-Event-ID` when
-given, else at the newest stored event (only new events). New commits wake the stream at once; it also polls.
-A site-scoped key's stream reads only its sites' events (the scope is part of the query); its ids keep their gaps.
+Each SSE `id:` is the store event number (monotonically increasing). One background task per app (`EventFeed.run`)
+reads the store when a commit wakes it (or every `sse_poll_interval_s`) and fans each new event out to every
+connected stream whose key may see the event's site; streams never poll the store themselves. A stream reads the
+store only to catch up: once when it resumes after `Last-Event-ID`, and again if it fell `QUEUE` events behind.
+A stream starts at the newest event when it connects (only new events) unless it resumes.
+
+Streams are capped per key (`sse_max_per_key`) and in total (`sse_max_total`): a stream holds its slot until the
+client disconnects, and a connection over a cap is refused (429) before it streams.
 """
 
 from __future__ import annotations
@@ -10,37 +15,157 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator, Set
+from dataclasses import dataclass, field
+from typing import Protocol
 
+from sqlalchemy import select
 from sse_starlette import ServerSentEvent
 
-from api.context import AppContext
 from api.links import public_event
+from api.settings import Settings
+from api.store.db import Store
 from api.store.incidents import events_after, last_event_number
+from api.store.models import Incident, IncidentEventRow
 
 PAGE = 200
+#: Events a stream may fall behind the feed before it catches up from the store instead.
+QUEUE = 1000
 
 
-def _fetch(ctx: AppContext, after: int, sites: Set[str] | None) -> list[tuple[int, str, str]]:
-    with ctx.store.read() as session:
-        rows = events_after(session, after, PAGE, sites=sites)
-        base = ctx.settings.base_url
-        return [(r.number, r.type, json.dumps(public_event(r.payload, base), ensure_ascii=False)) for r in rows]
+class Waker(Protocol):
+    async def wait(self, timeout: float) -> None: ...
 
 
-def _latest(ctx: AppContext) -> int:
-    with ctx.store.read() as session:
-        return last_event_number(session)
+@dataclass(frozen=True)
+class FeedEvent:
+    number: int
+    type: str
+    site: str
+    data: str  # the public IncidentEvent JSON, serialised once for every stream
+
+    def sse(self) -> ServerSentEvent:
+        return ServerSentEvent(data=self.data, event=self.type, id=str(self.number))
 
 
-async def event_stream(
-    ctx: AppContext, after: int | None, sites: Set[str] | None = None
-) -> AsyncIterator[ServerSentEvent]:
-    """The events after `after` (None: from now on) of `sites` (None: every site), forever."""
-    last = after if after is not None else await asyncio.to_thread(_latest, ctx)
-    while True:
-        rows = await asyncio.to_thread(_fetch, ctx, last, sites)
-        for number, kind, data in rows:
-            last = number
-            yield ServerSentEvent(data=data, event=kind, id=str(number))
-        if len(rows) < PAGE:
-            await ctx.notifier.wait(ctx.settings.sse_poll_interval_s)
+class StreamsFull(Exception):
+    """A new stream would exceed a cap; the message says which."""
+
+
+@dataclass(eq=False)
+class Subscription:
+    """One connected stream: what the feed gives it, and where it started."""
+
+    key_id: str
+    sites: frozenset[str] | None
+    start: int  # the feed's position when the stream connected
+    queue: asyncio.Queue[FeedEvent] = field(default_factory=lambda: asyncio.Queue(QUEUE))
+    lagged: bool = False  # the queue overflowed: catch up from the store
+
+    def offer(self, event: FeedEvent) -> None:
+        if self.sites is not None and event.site not in self.sites:
+            return
+        try:
+            self.queue.put_nowait(event)
+        except asyncio.QueueFull:
+            self.lagged = True
+
+
+class EventFeed:
+    """The app's one reader of new store events and the registry of connected streams (single event loop)."""
+
+    def __init__(self, store: Store, settings: Settings, waker: Waker) -> None:
+        self._store = store
+        self._settings = settings
+        self._waker = waker
+        self._subs: set[Subscription] = set()
+        self.position = 0  # number of the newest event handed to the streams
+
+    @property
+    def streams(self) -> int:
+        return len(self._subs)
+
+    def subscribe(self, key_id: str, sites: Set[str] | None) -> Subscription:
+        """A slot for a new stream of key `key_id`, or `StreamsFull`."""
+        if len(self._subs) >= self._settings.sse_max_total:
+            raise StreamsFull(f"the server has {self._settings.sse_max_total} event streams open (the maximum)")
+        if sum(1 for s in self._subs if s.key_id == key_id) >= self._settings.sse_max_per_key:
+            raise StreamsFull(f"this key has {self._settings.sse_max_per_key} event streams open (the maximum)")
+        sub = Subscription(key_id, None if sites is None else frozenset(sites), self.position)
+        self._subs.add(sub)
+        return sub
+
+    def release(self, sub: Subscription) -> None:
+        self._subs.discard(sub)
+
+    async def prime(self) -> None:
+        """Start at the newest stored event (before the app serves: a stream must not begin at 0)."""
+        self.position = await asyncio.to_thread(self._latest)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Until `stop`: read what was committed after `position` and offer it to every stream."""
+        while not stop.is_set():
+            if not self._subs:  # nobody listens: only keep the position current
+                self.position = max(self.position, await asyncio.to_thread(self._latest))
+            else:
+                events = await asyncio.to_thread(self._read, self.position)
+                for event in events:
+                    for sub in list(self._subs):
+                        sub.offer(event)
+                    self.position = event.number
+                if len(events) == PAGE:
+                    continue
+            await self._waker.wait(self._settings.sse_poll_interval_s)
+
+    def _latest(self) -> int:
+        with self._store.read() as session:
+            return last_event_number(session)
+
+    def _read(self, after: int) -> list[FeedEvent]:
+        query = (
+            select(IncidentEventRow.number, IncidentEventRow.type, IncidentEventRow.payload, Incident.site)
+            .join(Incident, Incident.id == IncidentEventRow.incident_id)
+            .where(IncidentEventRow.number > after)
+            .order_by(IncidentEventRow.number)
+            .limit(PAGE)
+        )
+        base = self._settings.base_url
+        with self._store.read() as session:
+            return [
+                FeedEvent(number, kind, site, json.dumps(public_event(payload, base), ensure_ascii=False))
+                for number, kind, payload, site in session.execute(query)
+            ]
+
+    def backlog(self, after: int, sites: Set[str] | None) -> list[FeedEvent]:
+        """Up to PAGE stored events after `after` of `sites` (a resuming or lagging stream catching up)."""
+        base = self._settings.base_url
+        with self._store.read() as session:
+            return [
+                FeedEvent(r.number, r.type, "", json.dumps(public_event(r.payload, base), ensure_ascii=False))
+                for r in events_after(session, after, PAGE, sites=sites)
+            ]
+
+
+async def event_stream(feed: EventFeed, sub: Subscription, after: int | None) -> AsyncIterator[ServerSentEvent]:
+    """The events after `after` (None: from when `sub` connected) that `sub` may see, until the client leaves;
+    the slot is released when the stream ends."""
+    try:
+        last = sub.start if after is None else after
+        catch_up = after is not None
+        while True:
+            if catch_up or sub.lagged:
+                sub.lagged = False
+                while not sub.queue.empty():  # what the queue holds is re-read from the store
+                    sub.queue.get_nowait()
+                while rows := await asyncio.to_thread(feed.backlog, last, sub.sites):
+                    for event in rows:
+                        last = event.number
+                        yield event.sse()
+                    if len(rows) < PAGE:
+                        break
+                catch_up = False
+            event = await sub.queue.get()
+            if event.number > last:  # already sent while catching up
+                last = event.number
+                yield event.sse()
+    finally:
+        feed.release(sub)

@@ -59,7 +59,7 @@ def _check_pts(pts: float) -> None:
 class MotionGateConfig(BaseModel):
     """When to run the detector: on change since the last analysed frame, and at least every `max_interval_s`."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     enabled: bool = Field(default=True, description="False runs inference on every frame.")
     width: int = Field(default=160, ge=16, le=1280, description="Width of the downscaled grayscale frame.")
@@ -68,7 +68,10 @@ class MotionGateConfig(BaseModel):
         default=0.002, ge=0, le=1, description="Fraction of changed pixels (vs the last analysed frame) that is motion."
     )
     max_interval_s: float = Field(
-        default=2.0, gt=0, description="Run inference at least this often, so still objects are re-confirmed."
+        default=2.0,
+        gt=0,
+        le=3600,
+        description="Run inference at least this often (at most every 3600 s), so still objects are re-confirmed.",
     )
 
 
@@ -116,18 +119,26 @@ class MotionGate:
 class StaticSceneConfig(BaseModel):
     """Parameters of the static-scene model; durations in seconds of media time, thresholds in gray levels."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     width: int = Field(default=160, ge=16, le=1280, description="Working width (height keeps the aspect ratio).")
-    learn_s: float = Field(default=30.0, ge=0, description="Window over which the clear-scene reference is learned.")
+    learn_s: float = Field(
+        default=30.0, ge=0, le=3600, description="Window over which the clear-scene reference is learned (≤ 3600 s)."
+    )
     learn_samples: int = Field(default=30, ge=1, le=255, description="Frames sampled (evenly) for the median.")
-    short_tau_s: float = Field(default=1.0, gt=0, description="Time constant of the short-term background.")
+    short_tau_s: float = Field(
+        default=1.0, gt=0, le=600, description="Time constant of the short-term background (≤ 600 s)."
+    )
     fg_threshold: float = Field(default=30.0, gt=0, le=255, description="|short - reference| that counts as changed.")
     still_threshold: float = Field(default=15.0, gt=0, le=255, description="|frame - short| below this is still.")
-    dwell_s: float = Field(default=10.0, ge=0, description="Seconds a pixel must stay changed and still → static.")
-    hold_s: float = Field(default=10.0, ge=0, description="Motion over a pixel holds its timer for up to this long.")
+    dwell_s: float = Field(
+        default=10.0, ge=0, le=86400, description="Seconds a pixel must stay changed and still → static (≤ 1 day)."
+    )
+    hold_s: float = Field(
+        default=10.0, ge=0, le=3600, description="Motion over a pixel holds its timer for up to this long (≤ 3600 s)."
+    )
     absorb_after_s: float | None = Field(
-        default=None, gt=0, description="Static this long → part of the reference (None: never)."
+        default=None, gt=0, le=604800, description="Static this long → part of the reference (None: never; ≤ 7 days)."
     )
     compensate_gain: bool = Field(default=True, description="Compensate global illumination changes.")
     open_px: int = Field(default=3, ge=1, le=15, description="Morphological opening of the mask (removes specks).")

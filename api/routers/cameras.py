@@ -28,7 +28,7 @@ from api.camera_store import (
     StoredCamera,
 )
 from api.deps import CamerasDep, OperatorKey, Principal, RegistryDep, SettingsDep, ViewerKey
-from api.schemas import Problem
+from api.schemas import FieldProblem, Problem, ValidationProblems
 from pipelines.camera.assemble import PipelineConfigError, resolve_models
 from pipelines.config.camera import CameraConfig, ConfigError, ConfigProblem, StreamPolicy
 from vision.detect.registry import ModelRegistry
@@ -60,15 +60,6 @@ EXAMPLE: dict[str, Any] = {
     "zones": [{"name": "fire_lane", "kind": "fire_exit", "polygon": [[0.1, 0.5], [0.4, 0.5], [0.4, 0.9], [0.1, 0.9]]}],
     "rules": [{"type": "exit_blocked", "zones": ["fire_lane"], "dwell_seconds": 30}],
 }
-
-
-class FieldProblem(BaseModel):
-    path: str = Field(description="Dotted field path (`zones.0.polygon`); empty for the whole config")
-    message: str
-
-
-class ValidationProblems(BaseModel):
-    detail: list[FieldProblem]
 
 
 class FileProblem(FieldProblem):

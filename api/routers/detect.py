@@ -63,10 +63,16 @@ _FORM: dict[str, Any] = {  # FastAPI's type of `openapi_extra` (invariant dict, 
                         "file": {"type": "string", "format": "binary", "description": "JPEG, PNG, WebP, BMP, …"},
                         "camera_id": {
                             "type": "string",
-                            "pattern": "^[a-z0-9_-]+$",
-                            "description": "Apply this camera's zones and rules",
+                            "pattern": "^[a-z0-9_-]*$",
+                            "maxLength": 64,
+                            "description": "Apply this camera's zones and rules (empty = absent, as an HTML form "
+                            "sends an unfilled field)",
                         },
-                        "model": {"type": "string", "description": "Model name (`safewatch models list`)"},
+                        "model": {
+                            "type": "string",
+                            "maxLength": 128,
+                            "description": "Model name (`safewatch models list`; empty = absent)",
+                        },
                         "conf": {"type": "number", "minimum": 0, "maximum": 1, "description": "Confidence threshold"},
                     },
                 }

@@ -18,7 +18,16 @@ from sqlalchemy.orm import Session
 from api.auth import Principal
 from api.deps import OperatorKey, SettingsDep, StoreDep, ViewerKey
 from api.jsontypes import Responses
-from api.schemas import ActionOut, EventOut, HandlingRequest, IncidentDetail, IncidentOut, IncidentPage, Problem
+from api.schemas import (
+    ActionOut,
+    EventOut,
+    HandlingRequest,
+    IncidentDetail,
+    IncidentOut,
+    IncidentPage,
+    IsoDateTime,
+    Problem,
+)
 from api.store.handling import Action, Actor, IncidentNotFound, InvalidTransition, handle
 from api.store.incidents import (
     BadCursor,
@@ -52,8 +61,10 @@ def list_(
     site: str | None = None,
     rule: str | None = None,
     status_: Annotated[StatusFilter | None, Query(alias="status")] = None,
-    since: Annotated[datetime | None, Query(description="started_at >= since (ISO 8601; naive = UTC)")] = None,
-    until: Annotated[datetime | None, Query(description="started_at < until")] = None,
+    since: Annotated[
+        IsoDateTime | None, Query(description="started_at >= since (ISO 8601 date-time; naive = UTC; not a number)")
+    ] = None,
+    until: Annotated[IsoDateTime | None, Query(description="started_at < until (ISO 8601 date-time)")] = None,
     cursor: Annotated[str | None, Query(max_length=1024)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> IncidentPage:

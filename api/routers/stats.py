@@ -12,7 +12,7 @@ from fastapi import APIRouter, HTTPException, Query, Response, status
 from pydantic import BaseModel
 
 from api.deps import StoreDep, ViewerKey
-from api.schemas import Problem
+from api.schemas import IsoDateTime, Problem
 from api.store.stats import incident_stats
 
 router = APIRouter(prefix="/v1", tags=["stats"])
@@ -40,8 +40,8 @@ def _utc(value: datetime | None) -> datetime | None:
 def stats(
     key: ViewerKey,
     store: StoreDep,
-    since: datetime | None = None,
-    until: datetime | None = None,
+    since: Annotated[IsoDateTime | None, Query(description="ISO 8601 date-time; naive = UTC; not a number")] = None,
+    until: Annotated[IsoDateTime | None, Query(description="ISO 8601 date-time")] = None,
     format: Annotated[Literal["json", "csv"], Query()] = "json",
 ) -> Stats | Response:
     """Counts of incidents started in [since, until). `?format=csv`: rows `dimension,key,count`."""

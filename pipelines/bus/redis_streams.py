@@ -5,6 +5,8 @@
   lines) and `publish` returns within the socket timeouts (0.5 s each). While the spool holds anything new events
   go there too, so the stream keeps the publish order; a flusher thread moves the spool to the stream in order
   (pipelined batches, backoff), and a new bus on the same `spool_dir` flushes what a stopped or crashed one left.
+  Past `spool_max_bytes` the spool drops the oldest `updated` events (a later event of the incident supersedes
+  them), never `opened`/`closed` ones: it exceeds the cap rather than lose those. `spool_stats` counts the drops.
   A crash between an XADD batch and the spool commit sends that batch twice: harmless, since every consumer
   de-duplicates by the event's stable `(id, seq)` (the store's `apply_event` does).
 - `consume` → `XGROUP CREATE … 0 MKSTREAM` on first use (again if a Redis restart lost the group), then `XAUTOCLAIM`
@@ -32,7 +34,7 @@ from redis.typing import EncodableT, FieldT
 
 from pipelines.bus.base import Delivery
 from pipelines.bus.redis_client import check_url, redis_client
-from pipelines.bus.spool import Spool, SpoolPump
+from pipelines.bus.spool import Spool, SpoolPump, SpoolStats
 from pipelines.events import IncidentEvent
 from vision.redact import redact_url
 
@@ -69,6 +71,7 @@ class RedisBusConfig(BaseModel):
     max_block_s: float = Field(0.5, gt=0, description="Longest XREADGROUP BLOCK (close waits for consumers this long)")
     flush_batch: int = Field(500, ge=1, description="Spooled events per pipelined XADD batch")
     close_drain_s: float = Field(2.0, ge=0, description="How long close() keeps flushing the spool")
+    spool_max_bytes: int | None = Field(1 << 30, ge=1, description="Spool cap: drops oldest `updated` (None: no cap)")
 
     @property
     def stream_key(self) -> str:
@@ -99,6 +102,14 @@ def decode_entry(entry_id: bytes, fields: dict[bytes, bytes]) -> IncidentEvent |
         return IncidentEvent.model_validate_json(raw)
     except ValidationError as exc:
         log.error("stream entry is not a valid IncidentEvent", extra={"entry": entry_id.decode(), "error": str(exc)})
+        return None
+
+
+def droppable_event(line: str) -> str | None:
+    """The spool's drop policy: "updated" for an `updated` event (the cap may drop it), else None (never dropped)."""
+    try:
+        return "updated" if json.loads(line).get("type") == "updated" else None
+    except (ValueError, AttributeError):
         return None
 
 
@@ -152,13 +163,14 @@ class RedisStreamBus:
         max_block_s: float = 0.5,
         flush_batch: int = 500,
         close_drain_s: float = 2.0,
+        spool_max_bytes: int | None = 1 << 30,
     ) -> None:
         try:
             cfg = RedisBusConfig(
                 url=url, spool_dir=spool_dir, prefix=prefix, stream=stream, maxlen=maxlen,
                 redeliver_after_s=redeliver_after_s, socket_timeout_s=socket_timeout_s,
                 connect_timeout_s=connect_timeout_s, max_block_s=max_block_s, flush_batch=flush_batch,
-                close_drain_s=close_drain_s,
+                close_drain_s=close_drain_s, spool_max_bytes=spool_max_bytes,
             )  # fmt: skip
         except ValidationError as exc:
             first = exc.errors()[0]
@@ -171,7 +183,7 @@ class RedisStreamBus:
         self._blocking = _client(url, cfg.max_block_s + cfg.socket_timeout_s, cfg.connect_timeout_s)
         try:
             self._check_credentials()
-            self._spool = Spool(cfg.spool_dir, self.stream)
+            self._spool = Spool(cfg.spool_dir, self.stream, max_bytes=cfg.spool_max_bytes, droppable=droppable_event)
         except BaseException:
             self._client.close()
             self._blocking.close()
@@ -259,6 +271,11 @@ class RedisStreamBus:
         """Events waiting in the local spool for Redis."""
         with self._cond:
             return self._spool.pending
+
+    def spool_stats(self) -> SpoolStats:
+        """Size of the outage spool and what its byte cap dropped (for `/metrics` and the worker heartbeat)."""
+        with self._cond:
+            return self._spool.stats
 
     def wait_flushed(self, timeout_s: float) -> bool:
         """Wait until the spool is empty; True when it is."""

@@ -8,6 +8,9 @@ config was loaded from a file, against the config file's directory, then its par
 `camera_configs/demo.yaml` may say `sample_media/vtest.mp4`, relative to the project root), then the current
 directory; the first that exists wins. Configs that did not come from a file resolve against the current directory.
 
+Every number in the schema is finite (`.inf`/`.nan` are refused) and has an upper bound, stated in its description
+or visible as `maximum` in the JSON Schema; polygons, zones and rules are capped in count (`MAX_*` below).
+
 Which streams a config may name depends on who wrote it (`pipelines.config.streams.StreamPolicy`): the loader takes
 the policy, so a YAML file on disk (the administrator's) and a config set through the HTTP API are checked by the same
 code, each with its own rights.
@@ -24,6 +27,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
+from pipelines.config.references import raw_reference_problems, reference_problems
 from pipelines.config.rules import RULE_TYPES, NormalisedPoint, RuleConfig
 from pipelines.config.schedule import Schedule, ScheduleWindow
 from pipelines.config.streams import StreamPolicy, check_stream_text, is_url
@@ -53,6 +57,11 @@ __all__ = [
 ZoneKind = Literal["generic", "fire_exit", "indoor", "helmet_required", "forbidden"]
 Slug = Annotated[str, Field(pattern=r"^[a-z0-9_-]+$", min_length=1, max_length=64)]
 
+#: Size caps of one camera: validation and every per-frame zone test stay cheap whatever a config says.
+MAX_POLYGON_POINTS = 64
+MAX_ZONES = 32
+MAX_RULES = 32
+
 
 # ---------------------------------------------------------------- models
 
@@ -64,7 +73,7 @@ class Zone(BaseModel):
     is checked by the same `vision.geometry.validate_polygon`, so YAML, HTTP API and runtime agree on what a zone is.
     """
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     name: str = Field(
         pattern=r"^[\w-]+$", max_length=64, title="Name", description="Unique per camera; rules refer to it."
@@ -76,9 +85,10 @@ class Zone(BaseModel):
     )
     polygon: list[NormalisedPoint] = Field(
         min_length=3,
+        max_length=MAX_POLYGON_POINTS,
         title="Polygon",
-        description="At least 3 normalised [x, y] points; closes implicitly (do not repeat the first point); no "
-        f"self-intersection, no edges folding back, area at least {MIN_AREA:g} of the frame.",
+        description=f"3 to {MAX_POLYGON_POINTS} normalised [x, y] points; closes implicitly (do not repeat the first "
+        f"point); no self-intersection, no edges folding back, area at least {MIN_AREA:g} of the frame.",
     )
     labels: list[str] | None = Field(
         default=None, min_length=1, title="Labels", description="Only these labels count in this zone; unset = all."
@@ -117,7 +127,7 @@ class Zone(BaseModel):
 class Streams(BaseModel):
     """Where the camera's video comes from."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     detect: str = Field(
         min_length=1,
@@ -142,7 +152,7 @@ class Streams(BaseModel):
 class EvidenceConfig(BaseModel):
     """Evidence written for each incident."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     enabled: bool = Field(default=True, description="Write snapshots, clips and manifests.")
     clip: ClipConfig = Field(default_factory=ClipConfig, description="Clip windows (pre_roll_s, post_roll_s, ...).")
@@ -152,7 +162,7 @@ class EvidenceConfig(BaseModel):
 class CameraConfig(BaseModel):
     """One camera: its streams, zones, rules and schedule."""
 
-    model_config = ConfigDict(extra="forbid", title="CameraConfig")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, title="CameraConfig")
 
     id: Slug = Field(title="Id", description="Unique camera id: lowercase letters, digits, '-' and '_'.")
     site: str = Field(min_length=1, max_length=128, title="Site", description="Site the camera belongs to.")
@@ -162,8 +172,18 @@ class CameraConfig(BaseModel):
     analysis_fps: float = Field(
         default=5.0, gt=0, le=30, title="Analysis FPS", description="Frames per second decoded and analysed."
     )
-    zones: list[Zone] = Field(default_factory=list, title="Zones", description="Named polygons; names unique.")
-    rules: list[RuleConfig] = Field(default_factory=list, title="Rules", description="Rules, discriminated by type.")
+    zones: list[Zone] = Field(
+        default_factory=list,
+        max_length=MAX_ZONES,
+        title="Zones",
+        description=f"Named polygons, names unique; at most {MAX_ZONES}.",
+    )
+    rules: list[RuleConfig] = Field(
+        default_factory=list,
+        max_length=MAX_RULES,
+        title="Rules",
+        description=f"Rules, discriminated by type; at most {MAX_RULES}.",
+    )
     schedule: Schedule | None = Field(default=None, title="Schedule", description="Active windows; unset = always.")
     models: list[str] | None = Field(
         default=None,
@@ -194,19 +214,11 @@ class CameraConfig(BaseModel):
 
     @model_validator(mode="after")
     def _cross_references(self) -> CameraConfig:
-        errors: list[InitErrorDetails] = []
-        seen: dict[str, int] = {}
-        for i, zone in enumerate(self.zones):
-            if zone.name in seen:
-                msg = f"duplicate zone name '{zone.name}' (also zones.{seen[zone.name]})"
-                errors.append(_error(("zones", i, "name"), msg, zone.name))
-            seen.setdefault(zone.name, i)
-        known = ", ".join(seen) or "none (this camera defines no zones)"
-        for i, rule in enumerate(self.rules):
-            for j, name in enumerate(rule.zones):
-                if name not in seen:
-                    msg = f"rule {rule.type} names zone '{name}', which does not exist; zones: {known}"
-                    errors.append(_error(("rules", i, "zones", j), msg, name))
+        references = [(rule.type, rule.zones) for rule in self.rules]
+        errors = [
+            InitErrorDetails(type=PydanticCustomError("reference", message), loc=loc, input=value)
+            for loc, message, value in reference_problems([zone.name for zone in self.zones], references)
+        ]
         if errors:
             raise ValidationError.from_exception_data("CameraConfig", errors)
         return self
@@ -269,10 +281,6 @@ class CameraConfig(BaseModel):
         return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
-def _error(loc: tuple[str | int, ...], message: str, value: object) -> InitErrorDetails:
-    return InitErrorDetails(type=PydanticCustomError("reference", message), loc=loc, input=value)
-
-
 # ---------------------------------------------------------------- loading
 
 
@@ -289,7 +297,8 @@ def load_camera_config(
     try:
         config = CameraConfig.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(problems_from_validation(str(path), exc, node, CameraConfig)) from None
+        problems = problems_from_validation(str(path), exc, node, CameraConfig)
+        raise ConfigError(problems + raw_reference_problems(str(path), data, node, problems)) from None
     config.with_base_dir(path.resolve().parent)
     problems = _stream_problems(path, config, node, policy or StreamPolicy.on_disk(), check_files=check_files)
     if problems:

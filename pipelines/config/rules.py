@@ -47,7 +47,7 @@ def _labels(default: list[str]) -> Any:
 class _RuleBase(BaseModel):
     """Fields common to every rule."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     #: Zone rules must name at least one zone; the others treat an empty list as "the whole frame".
     zones_required: ClassVar[bool] = False

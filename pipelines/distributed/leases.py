@@ -5,7 +5,8 @@ Keys, all under `<prefix>:`:
 - `lease:<camera>` = worker id. Claimed with `SET … NX PX ttl`; extended by its owner only (a Lua compare-and-
   `PEXPIRE`) every `ttl_s / 3`; deleted by its owner only (a Lua compare-and-`DEL`) on a clean stop or a handover.
   A worker that dies stops renewing, its leases expire at most `ttl_s` later and live workers claim them.
-- `worker:<id>` = the worker's heartbeat JSON (`{id, host, cameras, fps, lag_s, last_seen, max_cameras, weight}`),
+- `worker:<id>` = the worker's heartbeat JSON (`{id, host, cameras, fps, lag_s, last_seen, max_cameras, weight,
+  spool_bytes, spool_dropped}`: the last two are its event spool's size and what the spool's byte cap dropped),
   written with the same `PX ttl` by the same thread that renews the leases, so a dead worker's heartbeat and its
   leases disappear together; `workers` is a set of ids to enumerate them (members without a heartbeat are pruned).
 
@@ -34,6 +35,8 @@ from typing import cast
 
 import redis
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from pipelines.bus.spool import SpoolStats
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +84,8 @@ class Heartbeat(BaseModel):
     last_seen: datetime
     max_cameras: int | None = None
     weight: float = 1.0
+    spool_bytes: int = 0
+    spool_dropped: dict[str, int] = Field(default_factory=dict)  # events dropped by the spool's byte cap, by type
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,8 +179,10 @@ class LeaseManager:
         config: LeaseConfig | None = None,
         load: Callable[[], WorkerLoad] | None = None,
         on_lost: Callable[[str], None] | None = None,
+        spool: Callable[[], SpoolStats] | None = None,
     ) -> None:
         self.client = client
+        self._spool = spool
         self.prefix = prefix
         self.id = worker_id
         self.host = host
@@ -292,6 +299,7 @@ class LeaseManager:
     # -- heartbeats and balance ------------------------------------------------------------------------------------
     def heartbeat(self) -> None:
         load = self._load()
+        spool = self._spool() if self._spool is not None else None
         beat = Heartbeat(
             id=self.id,
             host=self.host,
@@ -301,6 +309,8 @@ class LeaseManager:
             last_seen=datetime.now(UTC),
             max_cameras=self.config.max_cameras,
             weight=self.config.weight,
+            spool_bytes=spool.bytes if spool is not None else 0,
+            spool_dropped=spool.dropped if spool is not None else {},
         )
         pipe = self.client.pipeline(transaction=False)
         pipe.set(f"{self.prefix}:worker:{self.id}", beat.model_dump_json(), px=self.ttl_ms)

@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from pipelines.bus.factory import make_bus
 from pipelines.bus.redis_client import RedisUnavailable, connect
+from pipelines.bus.redis_streams import RedisStreamBus
 from pipelines.camera.assemble import EvidenceOptions
 from pipelines.camera.pipeline import EventSink
 from pipelines.camera.sinks import BusSink, JsonlSink
@@ -86,7 +87,12 @@ class WorkerRuntime:
             raise StartupError(str(exc), exit_code=1) from None
         prefix = settings.redis_prefix
         try:
-            self.bus = make_bus(settings.redis_url, spool_dir=settings.data_dir / "spool" / self.id, prefix=prefix)
+            self.bus = make_bus(
+                settings.redis_url,
+                spool_dir=settings.data_dir / "spool" / self.id,
+                prefix=prefix,
+                spool_max_bytes=settings.spool_max_bytes,
+            )
         except ValueError as exc:
             self.client.close()
             raise StartupError(str(exc)) from None
@@ -96,7 +102,10 @@ class WorkerRuntime:
             self.bus.close()
             self.client.close()
             raise StartupError(f"{options.events_log}: {exc.strerror or exc}", field="events_log") from None
-        leases = LeaseManager(self.client, prefix, self.id, host=socket.gethostname(), config=options.leases)
+        spool = self.bus.spool_stats if isinstance(self.bus, RedisStreamBus) else None  # always, with a Redis URL
+        leases = LeaseManager(
+            self.client, prefix, self.id, host=socket.gethostname(), config=options.leases, spool=spool
+        )
         sinks: list[EventSink] = [BusSink(self.bus), *([self.events_log] if self.events_log is not None else [])]
         self.worker = CameraWorker(
             RedisConfigSource(self.client, prefix),

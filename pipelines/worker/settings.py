@@ -51,6 +51,12 @@ class RuntimeSettings(BaseSettings):
     redis_prefix: str = Field(
         default=DEFAULT_REDIS_PREFIX, description="Key prefix shared by the API and the workers of one deployment"
     )
+    spool_max_bytes: int = Field(
+        default=1 << 30,
+        ge=1 << 16,
+        description="Cap of the on-disk event spool (events wait there while Redis is down); when full the oldest "
+        "`updated` events are dropped, never `opened`/`closed` (those are kept even past the cap)",
+    )
     evidence_key: SecretStr | None = Field(
         default=None,
         description=f"HMAC key that signs evidence manifests, at least {MIN_EVIDENCE_KEY_BYTES} bytes (hex, base64 or "

@@ -114,3 +114,40 @@ def test_workers_route_says_503_when_redis_is_unreachable(tmp_path: Path) -> Non
     with TestClient(app) as http:
         r = http.get("/v1/workers", headers={"X-API-Key": next(iter(keys.values()))})
     assert r.status_code == 503 and "Redis" in r.json()["detail"]
+
+
+@pytest.mark.redis
+def test_metrics_show_each_workers_spool_from_its_heartbeat(redis_ns: RedisNamespace, tmp_path: Path) -> None:
+    """A worker's bus spools through an outage of *its* Redis URL and drops at a small cap; the heartbeat (on the
+    deployment's Redis) carries the spool's size and drops, and `safewatch api`'s /metrics shows them."""
+    from pipelines.bus.redis_streams import RedisStreamBus
+    from tests.fixtures.redis import free_port
+    from tests.pipelines.bus.test_spool_cap import incident
+
+    dead = f"redis://127.0.0.1:{free_port()}/0"  # nothing listens: every publish goes to the spool
+    bus = RedisStreamBus(dead, prefix="t", spool_dir=tmp_path / "spool", spool_max_bytes=8_000, close_drain_s=0)
+    client = connect(redis_ns.url, timeout_s=2.0)
+    try:
+        for event in incident(0, updates=60):
+            bus.publish(event)
+        stats = bus.spool_stats()
+        assert stats.dropped["updated"] > 0
+        leases = LeaseManager(client, redis_ns.prefix, "w1", host="host-w1", spool=bus.spool_stats)
+        leases.bind(load=WorkerLoad, on_lost=lambda _camera: None)
+        leases.heartbeat()
+    finally:
+        bus.close()
+    (tmp_path / "cameras").mkdir()
+    settings = make_settings(
+        tmp_path, f"sqlite:///{tmp_path / 'store.db'}", redis_url=redis_ns.url, redis_prefix=redis_ns.prefix
+    )
+    service = ApiService(settings)
+    viewer = add_keys(store_of(service.app))[Role.viewer]
+    try:
+        with TestClient(service.app) as http:
+            samples = _samples(http.get("/metrics", headers={"X-API-Key": viewer}).text)
+    finally:
+        service.close()
+    assert samples[("safewatch_spool_bytes", (("worker", "w1"),))] == stats.bytes > 0
+    dropped = ("safewatch_spool_dropped_total", (("type", "updated"), ("worker", "w1")))
+    assert samples[dropped] == stats.dropped["updated"]

@@ -4,6 +4,11 @@ A job names a packet source (the ring buffer), a window in media or wall seconds
 thread polls the source every `poll_interval_s`; a job completes when the source holds a packet past the window end,
 when its source is marked ended (`source_ended`), or after `wait_timeout_s` (then the clip is `partial`).
 `submit` never blocks the caller; `close()` finishes every queued job (without waiting for more packets) and joins.
+
+Ended sources are remembered in a `WeakSet` of the source objects themselves, not their `id()`s: an entry goes away
+when its source is freed (a pending job holds its source, so never before its jobs are done), and a restarted
+camera's new ring buffer, which CPython may place at the freed one's address, is never taken for the ended one.
+A source must therefore support weak references (`PacketRingBuffer` does).
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ import math
 import queue
 import threading
 import time
+import weakref
 from collections.abc import Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
@@ -52,7 +58,7 @@ class ClipWriter:
     def __init__(self, config: ClipConfig | None = None, *, name: str = "clip-writer") -> None:
         self._cfg = config or ClipConfig()
         self._queue: queue.SimpleQueue[_Pending | None] = queue.SimpleQueue()
-        self._ended: set[int] = set()
+        self._ended: weakref.WeakSet[PacketWindowSource] = weakref.WeakSet()
         self._lock = threading.Lock()
         self._closing = False
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
@@ -70,7 +76,7 @@ class ClipWriter:
     def source_ended(self, source: PacketWindowSource) -> None:
         """The source will get no more packets: its waiting jobs are written with what it holds."""
         with self._lock:
-            self._ended.add(id(source))
+            self._ended.add(source)
 
     def close(self, timeout: float | None = None) -> None:
         """Write every queued job now (not waiting for more packets), then stop the thread."""
@@ -92,11 +98,8 @@ class ClipWriter:
         stopping = False
         while True:
             stopping = self._drain(pending, block=not pending and not stopping) or stopping
-            still: list[_Pending] = []
-            for item in pending:
-                if not self._try_complete(item, force=stopping):
-                    still.append(item)
-            pending = still
+            # A comprehension, so no loop variable keeps the last finished job (and its source) alive while idle.
+            pending = [item for item in pending if not self._try_complete(item, force=stopping)]
             if stopping and not pending:
                 return
             if pending:
@@ -129,7 +132,7 @@ class ClipWriter:
     def _attempt(self, item: _Pending, *, force: bool) -> ClipResult | None:
         job = item.job
         with self._lock:
-            ended = id(job.source) in self._ended
+            ended = job.source in self._ended
         tail = _fetch(job, job.end, math.inf)
         reached = bool(tail) and _time_of(tail[-1], job.clock) > job.end
         timed_out = time.monotonic() >= item.deadline

@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 class SnapshotConfig(BaseModel):
     """Snapshot JPEGs: an annotated copy and the unmodified original frame."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     jpeg_quality: int = Field(
         default=90, ge=1, le=100, title="JPEG quality", description="Quality of both JPEGs (1-100)."
@@ -19,14 +19,18 @@ class SnapshotConfig(BaseModel):
     max_side: int | None = Field(
         default=1920,
         ge=64,
+        le=16384,
         title="Annotated max side",
-        description="Longest side of the annotated JPEG in pixels (downscaled when larger); null keeps full size.",
+        description="Longest side of the annotated JPEG in pixels, 64-16384 (downscaled when larger); null keeps "
+        "full size.",
     )
     raw_max_side: int | None = Field(
         default=None,
         ge=64,
+        le=16384,
         title="Original max side",
-        description="Longest side of the original JPEG; null (default) keeps the frame's pixels at full size.",
+        description="Longest side of the original JPEG, 64-16384 pixels; null (default) keeps the frame's pixels at "
+        "full size.",
     )
     font_path: Path | None = Field(
         default=None,
@@ -41,12 +45,21 @@ class SnapshotConfig(BaseModel):
 class ClipConfig(BaseModel):
     """Evidence clips, remuxed from the encoded packet ring buffer (stream copy)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
-    pre_roll_s: float = Field(default=5.0, ge=0.0, title="Pre-roll", description="Seconds before the incident start.")
-    post_roll_s: float = Field(default=5.0, ge=0.0, title="Post-roll", description="Seconds after the incident closed.")
+    pre_roll_s: float = Field(
+        default=5.0, ge=0.0, le=300.0, title="Pre-roll", description="Seconds before the incident start (at most 300)."
+    )
+    post_roll_s: float = Field(
+        default=5.0, ge=0.0, le=300.0, title="Post-roll", description="Seconds after the incident closed (at most 300)."
+    )
     max_clip_s: float = Field(
-        default=60.0, gt=0.0, title="Max clip length", description="Longest single clip in seconds."
+        default=60.0,
+        gt=0.0,
+        le=600.0,
+        title="Max clip length",
+        description="Longest single clip in seconds (at most 600; longer incidents are split). The packet ring keeps "
+        "max_clip_s + pre_roll_s + post_roll_s + 10 seconds, so this bound also bounds its memory.",
     )
     long_incident: Literal["split", "start_only"] = Field(
         default="split",
@@ -56,8 +69,10 @@ class ClipConfig(BaseModel):
     wait_timeout_s: float = Field(
         default=30.0,
         gt=0.0,
+        le=600.0,
         title="Post-roll wait timeout",
-        description="Wall seconds to wait for packets past the window end before writing what is there (partial).",
+        description="Wall seconds (at most 600) to wait for packets past the window end before writing what is there "
+        "(partial).",
     )
     poll_interval_s: float = Field(
         default=0.2,
@@ -78,7 +93,7 @@ class ClipConfig(BaseModel):
 class RetentionConfig(BaseModel):
     """How long evidence is kept: by age and by total size, oldest incidents first."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     max_age_days: float | None = Field(
         default=30.0,

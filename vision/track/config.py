@@ -8,7 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 class TrackerConfig(BaseModel):
     """ByteTrack parameters. Durations are in seconds of media time, not frames, because analysis fps varies."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     track_thresh: float = Field(
         default=0.5,
@@ -52,14 +52,17 @@ class TrackerConfig(BaseModel):
     track_buffer_s: float = Field(
         default=3.0,
         ge=0.0,
+        le=300.0,
         title="Lost track buffer (s)",
-        description="How long a lost track may be re-found, in seconds.",
+        description="How long a lost track may be re-found, in seconds (at most 300).",
     )
     min_hits: int = Field(
         default=2,
         ge=1,
+        le=100,
         title="Hits to confirm",
-        description="Consecutive matched frames before a track gets an id; earlier rows carry tracker_id -1.",
+        description="Consecutive matched frames (at most 100) before a track gets an id; earlier rows carry "
+        "tracker_id -1.",
     )
     class_aware: bool = Field(
         default=True, title="Class-aware", description="Only associate detections with tracks of the same label."
@@ -67,8 +70,10 @@ class TrackerConfig(BaseModel):
     max_dt_s: float = Field(
         default=5.0,
         gt=0.0,
+        le=60.0,
         title="Maximum prediction step (s)",
-        description="Kalman prediction is capped at this step so a long gap cannot fling a box across the frame.",
+        description="Kalman prediction is capped at this step (at most 60 s) so a long gap cannot fling a box across "
+        "the frame.",
     )
 
     @model_validator(mode="after")

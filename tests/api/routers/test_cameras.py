@@ -374,3 +374,63 @@ def test_camera_files_are_written_owner_only(cam_client: TestClient, op: dict[st
     assert cam_client.put("/v1/cameras/gate-3", json=camera_body(), headers=op).status_code == 201
     for name in ("demo-gate.yaml", "gate-3.yaml"):
         assert (config_dir / name).stat().st_mode & 0o777 == 0o600, name
+
+
+def test_one_put_reports_a_broken_polygon_and_an_unknown_zone_together(
+    cam_client: TestClient, op: dict[str, str]
+) -> None:
+    bowtie = [[0.1, 0.1], [0.9, 0.9], [0.9, 0.1], [0.1, 0.9]]
+    body = camera_body(
+        zones=[{"name": "fire_lane", "polygon": bowtie}],
+        rules=[{"type": "intrusion", "zones": ["loading_bay"]}],
+    )
+    r = cam_client.put("/v1/cameras/gate-3", json=body, headers=op)
+    assert r.status_code == 422, r.text
+    assert {p["path"]: p["message"] for p in r.json()["detail"]} == {
+        "zones.0.polygon": "polygon is self-intersecting: edge 0-1 meets edge 2-3",
+        "rules.0.zones.0": "rule intrusion names zone 'loading_bay', which does not exist; zones: fire_lane",
+    }
+
+
+def test_camera_files_are_parsed_once_per_change(
+    cam_client: TestClient, op: dict[str, str], config_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """GET /v1/cameras[/{id}] re-parse a file only when it changed; edits, new and removed files show at once."""
+    import api.camera_store
+
+    parsed: list[str] = []
+    real = api.camera_store.load_camera_config
+
+    def counting(path: Path, **kwargs: Any) -> Any:
+        parsed.append(Path(path).name)
+        return real(path, **kwargs)
+
+    monkeypatch.setattr(api.camera_store, "load_camera_config", counting)
+    for _ in range(3):
+        assert [c["id"] for c in cam_client.get("/v1/cameras", headers=op).json()["items"]] == [
+            "demo-gate",
+            "demo-yard",
+        ]
+        assert cam_client.get("/v1/cameras/demo-gate", headers=op).status_code == 200
+    assert sorted(parsed) == ["demo-gate.yaml", "demo-yard.yaml"]
+
+    gate = config_dir / "demo-gate.yaml"
+    gate.write_text(gate.read_text(encoding="utf-8").replace("演示 1号门", "改过的 1号门"), encoding="utf-8")
+    assert cam_client.get("/v1/cameras/demo-gate", headers=op).json()["name"].startswith("改过的 1号门")
+    cam_client.get("/v1/cameras", headers=op)
+    assert sorted(parsed) == ["demo-gate.yaml", "demo-gate.yaml", "demo-yard.yaml"]
+
+    (config_dir / "extra.yml").write_text(
+        (config_dir / "demo-yard.yaml").read_text(encoding="utf-8").replace("id: demo-yard", "id: extra-1"),
+        encoding="utf-8",
+    )
+    (config_dir / "broken.yaml").write_text("id: broken\nsite: s\n", encoding="utf-8")
+    for _ in range(2):
+        listed = cam_client.get("/v1/cameras", headers=op).json()
+        assert [c["id"] for c in listed["items"]] == ["demo-gate", "demo-yard", "extra-1"]
+        assert {p["file"] for p in listed["problems"]} == {"broken.yaml"}  # an invalid file is cached too
+    assert parsed.count("extra.yml") == 1 and parsed.count("broken.yaml") == 1
+
+    (config_dir / "extra.yml").unlink()
+    assert [c["id"] for c in cam_client.get("/v1/cameras", headers=op).json()["items"]] == ["demo-gate", "demo-yard"]
+    assert cam_client.get("/v1/cameras/extra-1", headers=op).status_code == 404

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import gc
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -136,3 +138,81 @@ def test_clip_planner_windows(
 def test_clip_config_rejects_bad_values(kwargs: dict[str, Any], error: str) -> None:
     with pytest.raises(ValueError, match=error):
         ClipConfig(**kwargs)
+
+
+def _source_at_reused_address(params: Any, freed: set[int]) -> Any:
+    """A fresh ring buffer at the address (`id`) of one of the freed ones: CPython hands freed memory out again."""
+    held = []
+    for _ in range(10_000):
+        source = make_source(params)
+        if id(source) in freed:
+            return source
+        held.append(source)  # keep the misses alive so the allocator moves on to other blocks
+    pytest.fail("no ring buffer was allocated at a freed one's address")
+
+
+def test_a_new_source_at_an_ended_ones_address_is_not_ended(vtest: tuple[Any, list[Any]], tmp_path: Path) -> None:
+    params, packets = vtest
+    with ClipWriter(ClipConfig(poll_interval_s=0.02, wait_timeout_s=60)) as writer:
+        old = [make_source(params) for _ in range(200)]
+        for source in old:
+            writer.source_ended(source)  # cameras stopped: their rings ended, then the cameras dropped them
+        freed = {id(source) for source in old}
+        del old, source
+        gc.collect()
+        new = _source_at_reused_address(params, freed)  # a restarted camera's ring
+        for p in packets[:60]:
+            new.push(p)
+        fut = writer.submit(ClipJob(new, start=2.0, end=12.0, path=tmp_path / "clip-000.mp4"))
+        time.sleep(0.3)
+        assert not fut.done()  # waits for its post-roll: the dead ring's "ended" is not inherited
+        for p in packets[60:140]:
+            new.push(p)
+        result = fut.result(timeout=10)
+    assert not result.partial and result.end_s == pytest.approx(12.0)
+
+
+def test_ended_sources_are_forgotten_when_freed(vtest: tuple[Any, list[Any]], tmp_path: Path) -> None:
+    params, packets = vtest
+    with ClipWriter(ClipConfig(poll_interval_s=0.02, wait_timeout_s=60)) as writer:
+        for i in range(200):  # 200 camera restarts
+            source = make_source(params)
+            for p in packets[:30]:
+                source.push(p)
+            if i % 50 == 0:  # now and then a restart leaves a job behind: it is written once its source ended
+                fut = writer.submit(ClipJob(source, 0.0, 20.0, tmp_path / f"{i}.mp4"))
+                writer.source_ended(source)
+                assert fut.result(timeout=10).partial
+            writer.source_ended(source)
+            del source
+        gc.collect()
+        assert len(writer._ended) == 0
+
+
+def _setter(event: threading.Event) -> Callable[[object], None]:
+    return lambda _frame: event.set()
+
+
+def test_restarting_a_camera_many_times(sample_clip: Path, tmp_path: Path) -> None:
+    """A real camera runtime (file source, evidence, one shared ClipWriter as in a worker) started and stopped again
+    and again: each new ring buffer starts un-ended, and the ended ones do not pile up."""
+    from pipelines.camera.assemble import EvidenceOptions, build_runtime
+    from tests.pipelines.e2e.harness import load, registry
+
+    camera = load("exit_van.yaml")
+    models = registry()
+    with ClipWriter(ClipConfig(poll_interval_s=0.02, wait_timeout_s=5)) as writer:
+        for _ in range(15):
+            runtime = build_runtime(
+                camera, models, evidence=EvidenceOptions(media_root=tmp_path / "media"), clip_writer=writer
+            )
+            ring = runtime.source.ring
+            assert ring is not None and ring not in writer._ended
+            stop = threading.Event()
+            runtime.source.open()
+            runtime.pipeline.run(runtime.source, stop, on_frame=_setter(stop))  # stops after one frame
+            assert ring in writer._ended
+            runtime.close()
+            del runtime, ring
+            gc.collect()
+        assert len(writer._ended) == 0
