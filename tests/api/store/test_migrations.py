@@ -9,7 +9,6 @@ same rows, loaded at revision 0001.
 from __future__ import annotations
 
 import json
-import secrets
 import shutil
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
@@ -20,12 +19,12 @@ import pytest
 from alembic import command
 from alembic.config import Config
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine, MetaData, create_engine, inspect, select, text
+from sqlalchemy import Engine, MetaData, inspect, select, text
 
 from api.app import create_app
 from api.settings import Settings
 from api.store.db import MIGRATIONS_DIR, make_engine, migrate
-from tests.api.conftest import PG_ADMIN_URL, _pg_reachable, auth
+from tests.api.conftest import auth, pg_schema
 
 FIXTURES = Path(__file__).parent / "fixtures"
 PREVIOUS = FIXTURES / "prev_release_0001.db"
@@ -147,19 +146,8 @@ def test_old_keys_still_work_unscoped(previous: Rows, upgraded_sqlite: str, tmp_
 
 @pytest.fixture
 def pg_url() -> Iterator[str]:
-    reason = _pg_reachable()
-    if reason:
-        pytest.skip(reason)
-    schema = f"t_mig_{secrets.token_hex(6)}"
-    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f"CREATE SCHEMA {schema}"))
-    try:
-        yield f"{PG_ADMIN_URL}?options=-csearch_path%3D{schema}"
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
-        admin.dispose()
+    with pg_schema("t_mig") as url:
+        yield url
 
 
 @pytest.mark.postgres
