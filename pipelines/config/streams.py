@@ -25,22 +25,21 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path, PurePath
 
-_URL = re.compile(r"^(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*)://")
+from vision.sources.media import PROTOCOLS, scheme_of
+
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-STREAM_SCHEMES = frozenset({"rtsp", "rtsps", "rtmp", "rtmps", "http", "https", "srt", "udp", "tcp", "rtp", "file"})
+#: Every scheme a source can open: those the sources have an FFmpeg protocol whitelist for.
+STREAM_SCHEMES = frozenset(PROTOCOLS)
 #: Schemes any key that may edit cameras may set: cameras speak RTSP, and RTSP reaches nothing but RTSP servers.
 OPERATOR_SCHEMES = frozenset({"rtsp", "rtsps"})
 
 
-def url_scheme(source: str) -> str | None:
-    """The lower-case scheme of a `scheme://…` URL, None for a file path."""
-    match = _URL.match(source)
-    return match.group("scheme").lower() if match else None
+url_scheme = scheme_of  # the lower-case scheme of a `scheme://…` URL, None for a file path
 
 
 def is_url(source: str) -> bool:
-    """`source` is a URL (`scheme://…`) rather than a file path."""
-    return _URL.match(source) is not None
+    """`source` is a URL (`scheme://…`, `file://` included) rather than a file path."""
+    return scheme_of(source) is not None
 
 
 def check_stream_text(value: str) -> str:
