@@ -21,7 +21,7 @@ from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
-from api.schemas import FieldProblem, ValidationProblems
+from api.schemas import FieldProblem, Problem, ValidationProblems
 
 #: FastAPI's 400 for a body it could not read as JSON (not UTF-8): a validation error like any malformed JSON.
 _UNPARSABLE_BODY = "There was an error parsing the body"
@@ -97,7 +97,21 @@ def _declare_problems(schema: dict[str, Any]) -> dict[str, Any]:
     components = replaced["components"]["schemas"]
     components.pop("HTTPValidationError", None)
     components.pop("ValidationError", None)
+    components.setdefault("Problem", Problem.model_json_schema())
+    _declare_too_large(replaced)
     return replaced
+
+
+def _declare_too_large(schema: dict[str, Any]) -> None:
+    """Every operation with a request body may answer 413 (`api.limits`): say so, with the `Problem` body."""
+    too_large = {
+        "description": "Request body too large (JSON bodies: 1 MiB; detect uploads: their own limit)",
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Problem"}}},
+    }
+    for operations in schema.get("paths", {}).values():
+        for operation in operations.values():
+            if isinstance(operation, dict) and "requestBody" in operation:
+                operation.setdefault("responses", {}).setdefault("413", too_large)
 
 
 def _replace_refs(node: Any, old: str, new: str) -> Any:

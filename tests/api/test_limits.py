@@ -86,3 +86,20 @@ def test_detect_uploads_keep_their_own_limit(client: TestClient, keys: dict[Role
     r = client.post("/v1/detect", files=files, headers=auth(keys[Role.platform]))
     assert r.status_code == 200, r.text
     assert "detections" in r.json()
+
+
+def test_every_operation_with_a_body_documents_413(app: FastAPI) -> None:
+    """The OpenAPI document says what the body limit answers, on every operation that takes a body."""
+    schema = app.openapi()
+    with_body = [
+        (path, method, op)
+        for path, operations in schema["paths"].items()
+        for method, op in operations.items()
+        if "requestBody" in op
+    ]
+    assert len(with_body) >= 5  # cameras, keys, webhooks, handling, detect
+    for path, method, op in with_body:
+        too_large = op["responses"].get("413")
+        assert too_large is not None, f"{method.upper()} {path} does not document 413"
+        assert too_large["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/Problem"}
+    assert "detail" in schema["components"]["schemas"]["Problem"]["properties"]
