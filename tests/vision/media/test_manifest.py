@@ -107,17 +107,17 @@ def test_cli_verify_exit_codes(
     _incident(root, sample_clip, "inc-1")
     inc2 = _incident(root, sample_clip, "inc-2")
     monkeypatch.setenv("SAFEWATCH_EVIDENCE_KEY", KEY.decode())
-    assert main(["evidence", "verify", str(root)]) == 0
+    assert main(["evidence", "verify", str(root), "--no-database"]) == 0
     assert capsys.readouterr().out.strip() == "2 manifests OK"
 
     monkeypatch.delenv("SAFEWATCH_EVIDENCE_KEY")
-    assert main(["evidence", "verify", str(root)]) == 0
+    assert main(["evidence", "verify", str(root), "--no-database"]) == 0
     assert "signatures not checked" in capsys.readouterr().out
 
     _flip_byte(inc2 / "clip-000.mp4", 3000)
     _edit(inc2, camera_id="gate-4")
     monkeypatch.setenv("MY_KEY", KEY.decode())
-    assert main(["evidence", "verify", str(root), "--key-env", "MY_KEY"]) == 1
+    assert main(["evidence", "verify", str(root), "--no-database", "--key-env", "MY_KEY"]) == 1
     out = capsys.readouterr()
     lines = out.out.strip().splitlines()
     assert len(lines) == 2 and "sha256 mismatch" in lines[0] and "bad signature" in lines[1]
