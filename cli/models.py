@@ -13,7 +13,7 @@ import numpy as np
 import yaml
 
 from cli.common import add_models_dir_flag, models_dir
-from vision.detect.build import BuildResult, build_model
+from vision.detect.build import BuildResult, Sha256MismatchError, build_model
 from vision.detect.card import ModelCard
 from vision.detect.errors import DetectError, ModelError
 from vision.detect.images import sample_frames
@@ -86,7 +86,11 @@ def cmd_build(args: argparse.Namespace) -> int:
     for name in names:
         try:
             result = build_model(reg.card(name), reg.models_dir, repo_root=REPO_ROOT, cache_dir=REPO_ROOT / ".cache",
-                                 force=args.force)  # fmt: skip
+                                 force=args.force, allow_mismatch=args.allow_mismatch)  # fmt: skip
+        except Sha256MismatchError as exc:
+            _err(f"{name}: {exc}")  # one line: file, expected, got
+            failed += 1
+            continue
         except DetectError as exc:
             _err(f"{name}: build failed: {exc}")
             failed += 1
@@ -172,6 +176,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p = sub.add_parser("build", help="build models from their recipes (default models when no NAME)")
     p.add_argument("names", nargs="*", metavar="NAME")
     p.add_argument("--force", action="store_true", help="rebuild even when the file has the card's sha256")
+    p.add_argument("--allow-mismatch", action="store_true",
+                   help="keep a build whose sha256 differs from the card's (an error otherwise)")  # fmt: skip
     p.set_defaults(func=cmd_build)
     p = sub.add_parser("import", help="validate a YOLO ONNX, copy it into the models dir and write its card")
     p.add_argument("file", type=pathlib.Path, metavar="FILE.onnx")

