@@ -17,7 +17,7 @@ MODELS_BUILD_ARGS ?=
 export YOLO_OFFLINE := 1
 
 .PHONY: demo test lint lock system-deps venv models models-optional export-env bench-env bench-model clean bench \
-	bench-compare
+	bench-compare bench-soak
 
 # Runtime + dev/test dependencies from the lock, then the project itself (no deps, the locked setuptools as backend).
 $(VENV)/.stamp: pyproject.toml requirements/dev.lock
@@ -101,6 +101,13 @@ BENCHES ?= sources detect replay evidence capacity api
 REPS ?= 1
 bench-compare: venv models models-optional bench-env
 	$(PY) -m bench.compare $(BENCHES) --baseline $(BASELINE) --reps $(REPS)
+
+# Soak (issue 12): the embedded service on two looping cameras for SOAK_MINUTES with low retention limits; RSS, fds,
+# media and database size over time -> bench/results/soak/soak.md (+ soak.csv). Not part of `make bench` (20 minutes,
+# wants a quiet machine); exit status 3 when the verdict is not met.
+SOAK_MINUTES ?= 20
+bench-soak: venv models
+	$(PY) -m bench.soak --minutes $(SOAK_MINUTES) --out bench/results/soak
 
 clean:
 	rm -rf $(VENV) $(EXPORT_VENV) $(BENCH_VENV) $(LOCK_VENV) data models/*.onnx models/.build
