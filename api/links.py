@@ -14,6 +14,11 @@ def clip_link(base_url: str, incident_id: str) -> str:
     return f"{base_url}/v1/incidents/{incident_id}/clip.mp4"
 
 
+def clips_link(base_url: str, incident_id: str, index: int) -> str:
+    """One clip of an incident split into several (`clip_link` serves the first, index 0)."""
+    return f"{base_url}/v1/incidents/{incident_id}/clips/{index}.mp4"
+
+
 def public_event(payload: EventJSON, base_url: str) -> EventJSON:
     """The stored IncidentEvent JSON with media paths replaced by API links and credentials redacted."""
     out = dict(payload)

@@ -10,8 +10,9 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSche
 from sqlalchemy import Row
 
 from api.jsontypes import EventJSON
-from api.links import clip_link, public_event, snapshot_link
+from api.links import clip_link, clips_link, public_event, snapshot_link
 from api.store.models import HandlingAction, Incident, IncidentEventRow
+from vision.media.manifest import ClipEntry
 from vision.redact import redact_url
 
 _NUMBER = re.compile(r"\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\s*")
@@ -130,9 +131,37 @@ class ActionOut(BaseModel):
         )
 
 
+class ClipOut(BaseModel):
+    """One clip of the incident's evidence (a long incident is split into clips of at most `max_clip_s`)."""
+
+    index: int = Field(description="0, 1, ...; clip 0 is also served as `clip.mp4`")
+    url: str = Field(description="API link of the clip (HTTP Range supported)")
+    start_offset_s: float | None = Field(
+        description="Seconds from the incident's start (`started_at`) to the clip's first frame, negative in the "
+        "pre-roll; null until the incident closes (and for evidence recorded before clip times were kept)"
+    )
+    duration_s: float | None = Field(
+        description="Seconds from the clip's first to its last frame; null like the offset"
+    )
+    sha256: str | None = Field(description="As the evidence manifest records it; null until the incident closes")
+
+    @classmethod
+    def of(cls, clip: ClipEntry, base_url: str, incident_id: str) -> ClipOut:
+        return cls(
+            index=clip.index,
+            url=clips_link(base_url, incident_id, clip.index),
+            start_offset_s=clip.start_offset_s,
+            duration_s=clip.duration_s,
+            sha256=clip.sha256,
+        )
+
+
 class IncidentDetail(IncidentOut):
     events: list[EventOut]
     actions: list[ActionOut] = Field(description="Audit trail of the handling workflow")
+    clips: list[ClipOut] = Field(
+        description="Every clip written so far, in order (an open incident lists those of its windows that are done)"
+    )
 
 
 class HandlingRequest(BaseModel):

@@ -17,7 +17,7 @@ import av
 import av.error
 import numpy as np
 import numpy.typing as npt
-from fastapi import APIRouter, HTTPException, Query, Response, status
+from fastapi import APIRouter, HTTPException, Query, Request, Response, status
 
 from api.deps import CamerasDep, CtxDep, OperatorKey
 from api.routers.cameras import NOT_FOUND, CameraId, load_camera, load_camera_for
@@ -47,12 +47,8 @@ def first_frame(path: str) -> npt.NDArray[np.uint8] | None:
     return None
 
 
-@router.get(
-    "/{camera_id}/frame.jpg",
-    response_class=Response,
-    responses={200: {"content": {"image/jpeg": {}}}, **NOT_FOUND},
-)
 def camera_frame(
+    request: Request,
     camera_id: CameraId,
     key: OperatorKey,
     ctx: CtxDep,
@@ -62,7 +58,7 @@ def camera_frame(
     """The latest analysed frame of the camera (JPEG); the first frame of its video file when it is not running.
 
     `X-Frame-Source` says which: `live` or `file`. 404 for an unknown camera, a camera outside the key's sites and a
-    stream camera no worker in this process runs.
+    stream camera no worker in this process runs. HEAD answers the headers of the GET without the picture.
     """
     if key.scoped:
         load_camera_for(cameras, camera_id, key)
@@ -80,4 +76,18 @@ def camera_frame(
             )
         source = "file"
     body = encode_jpeg(image, quality=JPEG_QUALITY, max_side=max_side)
-    return Response(body, media_type="image/jpeg", headers={FRAME_SOURCE_HEADER: source, "Cache-Control": "no-store"})
+    headers = {FRAME_SOURCE_HEADER: source, "Cache-Control": "no-store"}
+    if request.method == "HEAD":  # the GET's Content-Length, no body
+        return Response(media_type="image/jpeg", headers={**headers, "Content-Length": str(len(body))})
+    return Response(body, media_type="image/jpeg", headers=headers)
+
+
+for _method, _name in (("GET", "camera_frame"), ("HEAD", "camera_frame_head")):
+    router.add_api_route(
+        "/{camera_id}/frame.jpg",
+        camera_frame,
+        methods=[_method],
+        name=_name,
+        response_class=Response,
+        responses={200: {"content": {"image/jpeg": {}}}, **NOT_FOUND},
+    )

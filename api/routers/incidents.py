@@ -1,17 +1,24 @@
-"""Incidents: list (filters + cursor), detail (events + audit trail), snapshot, clip (HTTP Range), handling.
+"""Incidents: list (filters + cursor), detail (events + audit trail + clips), snapshot, clips (HTTP Range), handling.
 
 A site-scoped key sees only its sites: the list is filtered in the query, and another site's incident (detail, media,
 handling) is 404 like an unknown one, so a key cannot learn that it exists.
+
+A long incident's evidence is split into `clip-000.mp4`, `clip-001.mp4`, ... in its evidence folder (the folder of
+the stored clip path); the detail lists those on disk with the times and sha256 of the folder's manifest
+(`vision.media.manifest.read_clips`), `clips/{index}.mp4` serves each and `clip.mp4` the first. Every media route
+answers HEAD with the headers of its GET and no body.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Literal, TypeVar
 from urllib.parse import unquote, urlsplit
 
 from fastapi import APIRouter, Body, HTTPException, Query, status
+from fastapi import Path as PathParam
 from fastapi.responses import FileResponse
 from sqlalchemy.orm import Session
 
@@ -20,6 +27,7 @@ from api.deps import OperatorKey, SettingsDep, StoreDep, ViewerKey
 from api.jsontypes import Responses
 from api.schemas import (
     ActionOut,
+    ClipOut,
     EventOut,
     HandlingRequest,
     IncidentDetail,
@@ -28,6 +36,7 @@ from api.schemas import (
     IsoDateTime,
     Problem,
 )
+from api.settings import Settings
 from api.store.handling import Action, Actor, IncidentNotFound, InvalidTransition, handle
 from api.store.incidents import (
     BadCursor,
@@ -38,11 +47,20 @@ from api.store.incidents import (
     list_incidents,
 )
 from api.store.models import Incident
+from vision.media.clip_plan import clip_filename
+from vision.media.manifest import read_clips
 
 router = APIRouter(prefix="/v1/incidents", tags=["incidents"])
 
 StatusFilter = Literal["open", "closed", "new", "acknowledged", "resolved", "false_positive"]
 NOT_FOUND: Responses = {404: {"model": Problem, "description": "Unknown incident or missing media"}}
+CLIP_RESPONSES: Responses = {
+    200: {"content": {"video/mp4": {}}},
+    206: {"description": "Partial content (Range)"},
+    416: {"description": "Range not satisfiable (`Content-Range: bytes */size`)"},
+    **NOT_FOUND,
+}
+Endpoint = TypeVar("Endpoint", bound=Callable[..., FileResponse])
 
 
 def _utc(value: datetime | None) -> datetime | None:
@@ -83,11 +101,13 @@ def list_(
     return IncidentPage(items=items, next_cursor=next_cursor)
 
 
-def _detail(session: Session, row: Incident, base_url: str) -> IncidentDetail:
+def _detail(session: Session, row: Incident, settings: Settings) -> IncidentDetail:
+    base_url, directory = settings.base_url, evidence_dir(settings.media_dir, row.clip_path)
     return IncidentDetail(
         **IncidentOut.of(row, base_url).model_dump(),
         events=[EventOut.of(e, base_url) for e in incident_events(session, row.id)],
         actions=[ActionOut.of(a) for a in incident_actions(session, row.id)],
+        clips=[ClipOut.of(c, base_url, row.id) for c in read_clips(directory)] if directory is not None else [],
     )
 
 
@@ -101,11 +121,11 @@ def _require(session: Session, incident_id: str, key: Principal) -> Incident:
 @router.get("/{incident_id}", response_model=IncidentDetail, responses=NOT_FOUND)
 def detail(incident_id: str, key: ViewerKey, store: StoreDep, settings: SettingsDep) -> IncidentDetail:
     with store.read() as session:
-        return _detail(session, _require(session, incident_id, key), settings.base_url)
+        return _detail(session, _require(session, incident_id, key), settings)
 
 
-def resolve_media(media_root: Path, stored: str | None) -> Path | None:
-    """A stored snapshot/clip reference → a local file inside `media_root` (relative paths are under it)."""
+def _local(media_root: Path, stored: str | None) -> Path | None:
+    """A stored snapshot/clip reference → a resolved local path inside `media_root` (relative paths are under it)."""
     if not stored:
         return None
     if stored.startswith("file://"):
@@ -115,9 +135,22 @@ def resolve_media(media_root: Path, stored: str | None) -> Path | None:
     path = Path(stored)
     root = media_root.resolve()
     path = (path if path.is_absolute() else root / path).resolve()
-    if not path.is_relative_to(root) or not path.is_file():
+    return path if path.is_relative_to(root) else None
+
+
+def resolve_media(media_root: Path, stored: str | None) -> Path | None:
+    """A stored snapshot/clip reference → an existing local file inside `media_root` (relative paths are under it)."""
+    path = _local(media_root, stored)
+    return path if path is not None and path.is_file() else None
+
+
+def evidence_dir(media_root: Path, stored_clip: str | None) -> Path | None:
+    """The incident's evidence folder: the folder of its stored clip path (the file itself may not exist yet), never
+    the media root itself."""
+    path = _local(media_root, stored_clip)
+    if path is None or path.parent == media_root.resolve() or not path.parent.is_dir():
         return None
-    return path
+    return path.parent
 
 
 def raw_variant(path: Path) -> Path:
@@ -138,11 +171,21 @@ def _media(
     return path
 
 
-@router.get(
-    "/{incident_id}/snapshot.jpg",
-    response_class=FileResponse,
-    responses={200: {"content": {"image/jpeg": {}}}, **NOT_FOUND},
-)
+def _get_and_head(path: str, responses: Responses) -> Callable[[Endpoint], Endpoint]:
+    """Register a media endpoint for GET and for HEAD (FileResponse sends the same headers without the body), as
+    two operations with their own operation ids."""
+
+    def register(endpoint: Endpoint) -> Endpoint:
+        for method, name in (("GET", endpoint.__name__), ("HEAD", f"{endpoint.__name__}_head")):
+            router.add_api_route(
+                path, endpoint, methods=[method], name=name, response_class=FileResponse, responses=responses
+            )
+        return endpoint
+
+    return register
+
+
+@_get_and_head("/{incident_id}/snapshot.jpg", {200: {"content": {"image/jpeg": {}}}, **NOT_FOUND})
 def snapshot(
     incident_id: str,
     key: ViewerKey,
@@ -158,14 +201,30 @@ def snapshot(
     return FileResponse(path, media_type="image/jpeg")
 
 
-@router.get(
-    "/{incident_id}/clip.mp4",
-    response_class=FileResponse,
-    responses={200: {"content": {"video/mp4": {}}}, 206: {"description": "Partial content (Range)"}, **NOT_FOUND},
-)
+@_get_and_head("/{incident_id}/clip.mp4", CLIP_RESPONSES)
 def clip(incident_id: str, key: ViewerKey, store: StoreDep, settings: SettingsDep) -> FileResponse:
-    """The evidence clip. Supports `Range: bytes=…` (206 + Content-Range; 416 when unsatisfiable)."""
+    """The evidence clip (the first of a long incident's clips). Supports `Range: bytes=…` (206 + Content-Range; 416
+    when unsatisfiable)."""
     return FileResponse(_media(store, settings, key, incident_id, "clip"), media_type="video/mp4")
+
+
+@_get_and_head("/{incident_id}/clips/{index}.mp4", CLIP_RESPONSES)
+def clip_at(
+    incident_id: str,
+    index: Annotated[int, PathParam(ge=0, description="The clip's `index` in the incident detail's `clips`")],
+    key: ViewerKey,
+    store: StoreDep,
+    settings: SettingsDep,
+) -> FileResponse:
+    """One clip of the incident: a long incident is split into clips of at most `max_clip_s` (0 is `clip.mp4`).
+    Supports `Range` like `clip.mp4`; 404 for a clip that is not (yet) written."""
+    with store.read() as session:
+        stored = _require(session, incident_id, key).clip_path
+    directory = evidence_dir(settings.media_dir, stored)
+    path = resolve_media(settings.media_dir, str(directory / clip_filename(index))) if directory is not None else None
+    if path is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"incident {incident_id!r} has no clip {index}")
+    return FileResponse(path, media_type="video/mp4")
 
 
 def _handling_route(action: Action) -> None:
@@ -196,7 +255,7 @@ def _handle(
     try:
         with store.session() as session:
             handle(session, incident_id, action, actor=actor, note=body.note)
-            return _detail(session, _require(session, incident_id, key), settings.base_url)
+            return _detail(session, _require(session, incident_id, key), settings)
     except IncidentNotFound as exc:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"incident {incident_id!r} not found") from exc
     except InvalidTransition as exc:

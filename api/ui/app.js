@@ -136,6 +136,19 @@ async function openMedia(path) {
   }
 }
 
+/** A long incident's evidence is several clips: the first click lists them (one button each); one clip opens at once. */
+async function showClips(id, button) {
+  try {
+    const { clips } = await api(`v1/incidents/${ids(id)}`);
+    if (clips.length <= 1) return openMedia(`v1/incidents/${ids(id)}/clip.mp4`);
+    const open = (c) => () => openMedia(`v1/incidents/${ids(id)}/clips/${c.index}.mp4`);
+    const label = (c) => `Clip ${c.index + 1}/${clips.length}`;
+    button.replaceWith(...clips.map((c) => el("button", { type: "button", textContent: label(c), onclick: open(c) })));
+  } catch (err) {
+    showError(err);
+  }
+}
+
 function incidentRow(inc, names) {
   const img = el("img", { alt: inc.snapshot_url ? "snapshot" : "no snapshot" });
   if (inc.snapshot_url) thumbnail(inc.id).then((url) => (img.src = url), () => (img.alt = "snapshot unavailable"));
@@ -145,8 +158,11 @@ function incidentRow(inc, names) {
     button.dataset.action = action;
     actions.append(button);
   }
-  const clip = () => openMedia(`v1/incidents/${ids(inc.id)}/clip.mp4`);
-  if (inc.clip_url) actions.append(el("button", { type: "button", textContent: "Clip", onclick: clip }));
+  if (inc.clip_url) {
+    const clip = el("button", { type: "button", textContent: "Clip" });
+    clip.onclick = () => showClips(inc.id, clip);
+    actions.append(clip);
+  }
   const row = el(
     "tr",
     {},

@@ -6,8 +6,9 @@ Wired into `CameraPipeline` as its evidence hook:
   `updated` → the snapshot is re-rendered when a better frame arrived;
 - clips are cut from the packet ring buffer by stream copy on the clip writer's thread (pre-roll before the start,
   post-roll after the end, `max_clip_s` windows for long incidents);
-- `closed` is held back until its clips are written, then the manifest (sha256 of every file, models, config hash,
-  HMAC signature when a key is set) is written and the event leaves with `clip_url` and `evidence_sha256`.
+- `closed` is held back until its clips are written, then the manifest (sha256 of every file, each clip's start
+  offset and duration, models, config hash, HMAC signature when a key is set) is written and the event leaves with
+  `clip_url` and `evidence_sha256`.
 Media that cannot be written (disk full) leaves the URL empty; the incident itself always goes out.
 """
 
@@ -27,10 +28,10 @@ from pipelines.events import EventType, IncidentEvent
 from pipelines.incidents.manager import Incident, IncidentKey
 from pipelines.rules.base import Violation
 from vision.media.clip import ClipResult
-from vision.media.clip_plan import ClipPlanner, ClipWindow
+from vision.media.clip_plan import ClipPlanner, ClipWindow, clip_filename
 from vision.media.clip_writer import ClipJob, ClipWriter
 from vision.media.config import ClipConfig, SnapshotConfig
-from vision.media.manifest import build_manifest, write_manifest
+from vision.media.manifest import ClipEntry, build_manifest, write_manifest
 from vision.media.packets import PacketWindowSource
 from vision.media.results import WriteResult
 from vision.media.snapshot import BestFrameSelector, write_snapshots
@@ -154,7 +155,7 @@ class EvidenceRecorder:
         self._records[event.id] = rec
         rec.snapshot_url = self._snapshot(rec, event)
         if planner is not None:
-            rec.clip_url = self.url_for(event.id, "clip", directory / "clip-000.mp4")
+            rec.clip_url = self.url_for(event.id, "clip", directory / clip_filename(0))
         return self._links(rec, event)
 
     def _updated(self, event: IncidentEvent) -> IncidentEvent:
@@ -177,9 +178,8 @@ class EvidenceRecorder:
 
     def _finalise(self, rec: _Record) -> IncidentEvent:
         assert rec.held is not None
-        for fut in rec.clips:
-            if fut.done():
-                rec.files.append(fut.result().file)
+        written = [fut.result() for fut in rec.clips if fut.done()]
+        rec.files.extend(c.file for c in written)
         held = rec.held
         manifest = build_manifest(
             incident_id=rec.incident_id,
@@ -191,12 +191,19 @@ class EvidenceRecorder:
             files=rec.files,
             models=self.models,
             camera_config_sha256=self._config_hash,
+            clips=[self._timing(rec, c) for c in written if not c.file.missing],
         )
         result = write_manifest(rec.directory, manifest, key=self.key)
         del self._records[rec.incident_id]
         clips = [f for f in rec.files if f.path.name.startswith("clip-") and not f.missing]
         rec.clip_url = self.url_for(rec.incident_id, "clip", clips[0].path) if clips else None
         return self._links(rec, held).model_copy(update={"evidence_sha256": result.sha256})
+
+    @staticmethod
+    def _timing(rec: _Record, clip: ClipResult) -> ClipEntry:
+        """Where a clip sits in its incident: its first frame relative to the incident's start (both on the recorder's
+        clock; negative in the pre-roll), and its length."""
+        return ClipEntry(clip.file.path, round(clip.start_s - rec.started_s, 3), round(clip.duration_s, 3))
 
     @staticmethod
     def _links(rec: _Record, event: IncidentEvent) -> IncidentEvent:

@@ -1,8 +1,9 @@
 """Every route × every role × a key for all sites or one scoped to `north`, against the running service.
 
-`TABLE` holds one row per route of the OpenAPI document (a new route without a row fails
-`test_every_route_has_a_row`): the least role it needs, the status a key that may use it gets, and what a key scoped to
-`north` gets for a `south` target (404: it must not learn that the thing exists) or for a fleet-wide route (403).
+`TABLE` holds one row per route of the OpenAPI document, method by method (the media routes' HEAD too; a new route
+without a row fails `test_every_route_has_a_row`): the least role it needs, the status a key that may use it gets,
+and what a key scoped to `north` gets for a `south` target (404: it must not learn that the thing exists) or for a
+fleet-wide route (403).
 Requests are built so that the answer does not depend on what ran before: handling goes to incidents that are already
 resolved (409), camera writes carry a stale `If-Match` (412), deletions get a fresh key or webhook each time.
 """
@@ -47,12 +48,17 @@ TABLE: dict[tuple[str, str], Row] = {
     ("PUT", "/v1/cameras/{camera_id}"): Row("operator", 412, south=404),
     ("DELETE", "/v1/cameras/{camera_id}"): Row("operator", 412, south=404),
     ("GET", "/v1/cameras/{camera_id}/frame.jpg"): Row("operator", 200, south=404),
+    ("HEAD", "/v1/cameras/{camera_id}/frame.jpg"): Row("operator", 200, south=404),
     ("POST", "/v1/detect"): Row("platform", 200),
     ("GET", "/v1/events"): Row("platform", 200),
     ("GET", "/v1/incidents"): Row("viewer", 200),
     ("GET", INCIDENT): Row("viewer", 200, south=404),
     ("GET", INCIDENT + "/snapshot.jpg"): Row("viewer", 200, south=404),
+    ("HEAD", INCIDENT + "/snapshot.jpg"): Row("viewer", 200, south=404),
     ("GET", INCIDENT + "/clip.mp4"): Row("viewer", 200, south=404),
+    ("HEAD", INCIDENT + "/clip.mp4"): Row("viewer", 200, south=404),
+    ("GET", INCIDENT + "/clips/{index}.mp4"): Row("viewer", 200, south=404),
+    ("HEAD", INCIDENT + "/clips/{index}.mp4"): Row("viewer", 200, south=404),
     ("POST", INCIDENT + "/ack"): Row("operator", 409, south=404),
     ("POST", INCIDENT + "/resolve"): Row("operator", 409, south=404),
     ("POST", INCIDENT + "/false-positive"): Row("operator", 409, south=404),
@@ -144,6 +150,7 @@ def _request(seeded: Seeded, method: str, path: str, target: str) -> dict[str, A
         "camera_id": CAMERAS[target],
         "webhook_id": seeded.webhook(target, fresh=method == "DELETE") if "{webhook_id}" in path else "",
         "delivery_id": "999999999",
+        "index": "0",  # the first clip: every seeded incident has one
         "key_id": "",
     }
     if "{key_id}" in path:

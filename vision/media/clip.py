@@ -33,8 +33,9 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True, slots=True)
 class ClipResult:
-    """One written clip. `start_s`/`end_s`: media seconds of its first/last packet; `partial`: the window's end was
-    not reached (source ended or the wait timed out) so the clip is shorter than planned."""
+    """One written clip. `start_s`/`end_s`: media seconds of its first/last packet (on the job's clock when it comes
+    from `ClipWriter`); `partial`: the window's end was not reached (source ended or the wait timed out) so the clip
+    is shorter than planned."""
 
     file: WriteResult
     start_s: float = 0.0

@@ -6,9 +6,26 @@ Pure and clock-free: the caller feeds it media (or wall) seconds. Long incidents
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from vision.media.config import ClipConfig
+
+_CLIP_NAME = re.compile(r"clip-(\d{3,})\.mp4")
+
+
+def clip_filename(index: int) -> str:
+    """The file name of an incident's clip number `index`: clip-000.mp4, clip-001.mp4, ..."""
+    return f"clip-{index:03d}.mp4"
+
+
+def clip_index(name: str) -> int | None:
+    """The index of a clip file name (`clip_filename`'s inverse); None for any other name."""
+    match = _CLIP_NAME.fullmatch(name)
+    if match is None:
+        return None
+    index = int(match.group(1))
+    return index if clip_filename(index) == name else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,7 +38,7 @@ class ClipWindow:
 
     @property
     def filename(self) -> str:
-        return f"clip-{self.index:03d}.mp4"
+        return clip_filename(self.index)
 
 
 class ClipPlanner:

@@ -21,7 +21,7 @@ import time
 import weakref
 from collections.abc import Sequence
 from concurrent.futures import Future
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal
 
@@ -35,7 +35,9 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True, slots=True)
 class ClipJob:
-    """Write `source`'s packets in [start, end] (media seconds, or Unix wall seconds with clock="wall") to `path`."""
+    """Write `source`'s packets in [start, end] (media seconds, or Unix wall seconds with clock="wall") to `path`.
+
+    The result's `start_s`/`end_s` are on the job's clock too (first and last frame)."""
 
     source: PacketWindowSource
     start: float
@@ -145,7 +147,19 @@ class ClipWriter:
             return ClipResult(WriteResult.failed(job.path, "stream parameters unknown"), partial=True)
         if not reached:
             log.warning("clip %s written partial: %s", job.path, "source ended" if ended else "post-roll not reached")
-        return write_clip(packets, params, job.path, faststart=self._cfg.faststart, partial=not reached)
+        result = write_clip(packets, params, job.path, faststart=self._cfg.faststart, partial=not reached)
+        return _on_clock(result, packets, job.clock)
+
+
+def _on_clock(result: ClipResult, packets: Sequence[PacketLike], clock: str) -> ClipResult:
+    """A wall-clock job's result on the wall clock: the clip starts at its first keyframe's wall time and lasts its
+    media span (packet wall times carry arrival jitter; media time is what the clip plays)."""
+    if clock != "wall" or result.file.missing:
+        return result
+    first = next((p for p in packets if p.is_keyframe), None)  # where write_clip starts the clip
+    if first is None:
+        return result
+    return replace(result, start_s=first.wall_time, end_s=first.wall_time + result.duration_s)
 
 
 def _fetch(job: ClipJob, start: float, end: float) -> Sequence[PacketLike]:

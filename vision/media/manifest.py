@@ -3,6 +3,11 @@ optionally signed with HMAC-SHA256 over a canonical JSON serialisation; and thei
 
 Canonical form: the manifest without its `signature` field, `json.dumps(sort_keys=True, separators=(",", ":"),
 ensure_ascii=False)` in UTF-8. The signature is `{"alg": "HMAC-SHA256", "key_id": ..., "value": hex}`.
+
+Version 2 adds `clips`: for each written clip of the incident, `{"path", "index", "start_offset_s", "duration_s"}`
+(seconds from the incident's start to the clip's first frame, negative in the pre-roll; seconds from its first to
+its last frame). Like every field but `signature` it is covered by the signature, and each clip must be one of the
+`files` (whose sha256 it has). Version 1 manifests (no `clips`) verify as before; their clips are listed without times.
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ import hashlib
 import hmac
 import json
 import logging
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -18,13 +24,14 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from vision.digest import sha256_file
+from vision.media.clip_plan import clip_index
 from vision.media.results import WriteResult, write_bytes_atomic
 from vision.redact import redact_url
 
 log = logging.getLogger(__name__)
 
 MANIFEST_NAME = "manifest.json"
-MANIFEST_VERSION = 1
+MANIFEST_VERSION = 2
 SIGNATURE_ALG = "HMAC-SHA256"
 
 
@@ -39,6 +46,25 @@ class Problem:
     def __str__(self) -> str:
         where = f"{self.manifest}" + (f" [{self.file}]" if self.file else "")
         return f"{where}: {self.message}"
+
+
+@dataclass(frozen=True, slots=True)
+class ClipEntry:
+    """One clip of an incident: its file, where it starts relative to the incident's start (negative in the pre-roll)
+    and how long it runs (first to last frame), and its sha256; times and sha256 are None where no manifest records
+    them (an incident still open, a version 1 manifest)."""
+
+    path: Path
+    start_offset_s: float | None = None
+    duration_s: float | None = None
+    sha256: str | None = None
+
+    @property
+    def index(self) -> int:
+        index = clip_index(self.path.name)
+        if index is None:
+            raise ValueError(f"not a clip file name: {self.path.name!r}")
+        return index
 
 
 def canonical_json(obj: Mapping[str, Any]) -> bytes:
@@ -82,17 +108,27 @@ def build_manifest(
     models: Mapping[str, str],
     camera_config_sha256: str,
     created_at: datetime | None = None,
+    clips: Sequence[ClipEntry] = (),
 ) -> dict[str, Any]:
     """The manifest of one incident. `files` are the write results (paths made relative to `evidence_dir`; missing
-    ones are listed with their reason); `models` maps model name → sha256 of its file."""
+    ones are listed with their reason); `models` maps model name → sha256 of its file; `clips` the timing of each
+    written clip (listed in index order, each one of `files`)."""
     present: dict[str, dict[str, Any]] = {}
     missing: list[dict[str, str]] = []
+
+    def rel(path: Path) -> str:
+        return path.relative_to(evidence_dir).as_posix() if path.is_absolute() else path.as_posix()
+
     for f in files:
-        rel = f.path.relative_to(evidence_dir).as_posix() if f.path.is_absolute() else f.path.as_posix()
         if f.missing or f.sha256 is None:
-            missing.append({"path": rel, "reason": redact_url(f.reason or "not written")})  # may quote a source
+            missing.append({"path": rel(f.path), "reason": redact_url(f.reason or "not written")})  # may quote a source
         else:
-            present[rel] = {"sha256": f.sha256, "size": f.size}
+            present[rel(f.path)] = {"sha256": f.sha256, "size": f.size}
+    timed = [
+        {"path": rel(c.path), "index": c.index, "start_offset_s": c.start_offset_s, "duration_s": c.duration_s}
+        for c in sorted(clips, key=lambda c: c.index)
+        if rel(c.path) in present
+    ]
     return {
         "version": MANIFEST_VERSION,
         "incident_id": incident_id,
@@ -102,6 +138,7 @@ def build_manifest(
         "ended_at": _iso(ended_at),
         "files": present,
         "missing": missing,
+        "clips": timed,
         "models": [{"name": n, "sha256": h} for n, h in sorted(models.items())],
         "camera_config_sha256": camera_config_sha256,
         "created_at": _iso(created_at or datetime.now(UTC)),
@@ -143,6 +180,23 @@ def _check_file(path: Path, rel: str, entry: Any) -> Problem | None:
     return None
 
 
+def _check_clips(path: Path, manifest: Mapping[str, Any]) -> list[Problem]:
+    """Each timed clip (version 2) names one of the manifest's files, under its own index."""
+    clips = manifest.get("clips", [])
+    if not isinstance(clips, list):
+        return [Problem(path, "'clips' is not a list")]
+    problems = []
+    for clip in clips:
+        rel = clip.get("path") if isinstance(clip, dict) else None
+        if not isinstance(rel, str) or rel not in manifest["files"]:
+            problems.append(
+                Problem(path, "clip entry names no file of the manifest", rel if isinstance(rel, str) else None)
+            )
+        elif clip.get("index") != clip_index(rel):
+            problems.append(Problem(path, "clip index does not match its file name", rel))
+    return problems
+
+
 def verify_manifest(path: Path, key: bytes | None = None) -> list[Problem]:
     """Problems of one manifest: unreadable, missing files, sha256 mismatches, bad/missing signature (with `key`)."""
     try:
@@ -152,6 +206,7 @@ def verify_manifest(path: Path, key: bytes | None = None) -> list[Problem]:
     if not isinstance(manifest, dict) or not isinstance(manifest.get("files"), dict):
         return [Problem(path, "not an evidence manifest (no 'files' object)")]
     problems = [p for rel, e in sorted(manifest["files"].items()) if (p := _check_file(path, rel, e)) is not None]
+    problems += _check_clips(path, manifest)
     if key is not None:
         problems += _check_signature(path, manifest, key)
     return problems
@@ -164,3 +219,49 @@ def find_manifests(root: Path) -> list[Path]:
 def verify_dir(root: Path, key: bytes | None = None) -> list[Problem]:
     """Verify every `manifest.json` under `root` (see `verify_manifest`)."""
     return [p for m in find_manifests(root) for p in verify_manifest(m, key)]
+
+
+def read_clips(evidence_dir: Path) -> list[ClipEntry]:
+    """Every `clip-NNN.mp4` in an incident's evidence folder, in index order, with the sha256 and times its manifest
+    records. A folder without a manifest (the incident is still open) lists the clips written so far without them.
+
+    What the manifest says is reported, not re-checked (that is `verify_manifest`'s job)."""
+    recorded = _recorded_clips(evidence_dir / MANIFEST_NAME)
+    try:
+        names = [p.name for p in evidence_dir.iterdir() if clip_index(p.name) is not None and p.is_file()]
+    except OSError:
+        return []
+    return sorted((recorded.get(name) or ClipEntry(evidence_dir / name) for name in names), key=lambda c: c.index)
+
+
+def _recorded_clips(path: Path) -> dict[str, ClipEntry]:
+    """The clips a manifest lists among its files, by file name; empty when there is no readable manifest."""
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return {}
+    files = manifest.get("files") if isinstance(manifest, dict) else None
+    if not isinstance(files, dict):
+        return {}
+    clips = manifest.get("clips")
+    listed = clips if isinstance(clips, list) else []
+    timed = {c["path"]: c for c in listed if isinstance(c, dict) and isinstance(c.get("path"), str)}
+    out: dict[str, ClipEntry] = {}
+    for name, entry in files.items():
+        if clip_index(name) is None or not isinstance(entry, dict):
+            continue
+        times = timed.get(name, {})
+        sha256 = entry.get("sha256")
+        out[name] = ClipEntry(
+            path.parent / name,
+            _seconds(times.get("start_offset_s")),
+            _seconds(times.get("duration_s")),
+            sha256 if isinstance(sha256, str) else None,
+        )
+    return out
+
+
+def _seconds(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        return None
+    return float(value)

@@ -83,8 +83,10 @@ def test_wait_timeout_and_wall_clock(vtest: tuple[Any, list[Any]], tmp_path: Pat
         done = writer.submit(ClipJob(source, wall0 + 2.5, wall0 + 3.5, tmp_path / "w.mp4", clock="wall"))
         late = writer.submit(ClipJob(source, wall0 + 3.0, wall0 + 60, tmp_path / "t.mp4", clock="wall"))
         r_done, r_late = done.result(timeout=5), late.result(timeout=5)
-    assert not r_done.partial and r_done.start_s == pytest.approx(2.0) and r_done.end_s == pytest.approx(3.5)
-    assert r_late.partial and r_late.end_s == pytest.approx(4.9)
+    # on the job's clock: wall seconds for wall-clock jobs
+    assert not r_done.partial
+    assert r_done.start_s == pytest.approx(wall0 + 2.0) and r_done.end_s == pytest.approx(wall0 + 3.5)
+    assert r_late.partial and r_late.end_s == pytest.approx(wall0 + 4.9)
 
 
 def test_job_without_stream_params_is_missing(tmp_path: Path, vtest: tuple[Any, list[Any]]) -> None:
