@@ -20,14 +20,13 @@ import numpy as np
 import numpy.typing as npt
 import uvicorn
 from fastapi import FastAPI
-from sqlalchemy import or_, select
 
 from api.app import create_app
 from api.consumer import STORE_GROUP
 from api.metrics import Metrics, WorkerSpool
+from api.retention import Retention
 from api.settings import Settings
 from api.store.db import Store
-from api.store.models import Incident, IncidentStatus
 from api.workers import WorkerInfo
 from pipelines.bus.factory import make_bus
 from pipelines.bus.redis_streams import RedisStreamBus
@@ -37,9 +36,6 @@ from pipelines.worker.camera_worker import CameraWorker
 from pipelines.worker.data_dir import prepare_data_dir
 from vision.detect.batcher import BatcherPool
 from vision.detect.registry import ModelRegistry
-from vision.media.config import RetentionConfig
-from vision.media.retention import apply_retention
-from vision.media.store import MediaStore
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +75,7 @@ class EmbeddedService:
             on_inference=self.metrics.observe_inference,
             batching=BatcherPool() if settings.batching else None,
         )
+        self.retention = Retention(settings, self.store, live=self.live_incidents)
         self._pump_stop = threading.Event()
         self._pump = threading.Thread(target=self._pump_metrics, name="metrics-pump", daemon=True)
         self._seen: dict[str, tuple[int, int]] = {}
@@ -104,6 +101,7 @@ class EmbeddedService:
     def start(self) -> None:
         self.worker.start()
         self._pump.start()
+        self.retention.start()
 
     def stop_cameras(self, drain_timeout: float = 20.0) -> None:
         """Stop cameras (closing incidents, flushing clips), then wait for the store to apply every event."""
@@ -115,6 +113,7 @@ class EmbeddedService:
         if left:
             log.warning("shutdown: %d events not yet stored after %.0f s", left, drain_timeout)
         self._pump_stop.set()
+        self.retention.stop()
 
     def _backlog(self) -> int:
         try:
@@ -149,31 +148,12 @@ class EmbeddedService:
                 return frame.image if frame is not None else None
         return None
 
-    def apply_retention(self) -> int:
-        """Delete evidence past the age/size limits, never that of open or kept incidents; returns files removed."""
-        cfg = RetentionConfig(
-            max_age_days=self.settings.retention_max_age_days, max_total_bytes=self.settings.retention_max_bytes
-        )
-        with self.store.read() as session:
-            rows = session.execute(
-                select(Incident.id).where(or_(Incident.status == IncidentStatus.open, Incident.keep.is_(True)))
-            )
-            protected = {r[0] for r in rows}
-        live = {i.id for r in self.worker.runtimes() for i in r.pipeline.incidents.live()}
-        deleted = apply_retention(MediaStore(self.settings.media_dir), cfg, protected | live)
-        if deleted:
-            log.info("retention removed the evidence of %d incidents", len(deleted))
-        return len(deleted)
+    def live_incidents(self) -> list[str]:
+        """Ids of the incidents open in this process's cameras (retention never deletes their evidence)."""
+        return [i.id for r in self.worker.runtimes() for i in r.pipeline.incidents.live()]
 
     def _pump_metrics(self) -> None:
-        next_retention = time.monotonic() + 30.0
         while not self._pump_stop.wait(2.0):
-            if time.monotonic() >= next_retention:
-                next_retention = time.monotonic() + self.settings.retention_interval_s
-                try:
-                    self.apply_retention()
-                except Exception:
-                    log.exception("retention failed")
             for s in self.worker.status():
                 self.metrics.camera_frame_rate(s.camera_id, s.fps)
                 self.metrics.camera_state(s.camera_id, s.state)

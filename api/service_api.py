@@ -3,7 +3,8 @@
 It consumes the Redis event stream into the store (`Settings.database_url`; PostgreSQL when several API processes
 share it), answers `GET /v1/workers` and the worker gauges of `/metrics` from the workers' heartbeats, and mirrors
 the camera config directory into Redis for the workers (at start, then whenever a file changes — which is what
-`PUT/DELETE /v1/cameras` do).
+`PUT/DELETE /v1/cameras` do). It owns the store, so it runs retention (`api/retention.py`): the workers write
+evidence to the media root they share with it (`SAFEWATCH_MEDIA_ROOT`), it serves and deletes it.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import uvicorn
 from api.app import create_app
 from api.distributed import ConfigSync, RedisWorkers
 from api.metrics import Metrics, WorkerSpool
+from api.retention import Retention
 from api.settings import Settings
 from api.store.db import Store
 from pipelines.bus.factory import make_bus
@@ -63,10 +65,13 @@ class ApiService:
         )
         self.app = create_app(settings, store=store, metrics=metrics, bus=self.bus, workers=workers)
         self.sync = ConfigSync(settings.config_dir, self.client, settings.redis_prefix, interval_s=sync_interval_s)
+        self.retention = Retention(settings, store)
 
     def start(self) -> int:
-        """Publish the camera configs (returns how many changed) and keep them in sync."""
-        return self.sync.start()
+        """Publish the camera configs (returns how many changed) and keep them in sync; start retention."""
+        changed = self.sync.start()
+        self.retention.start()
+        return changed
 
     def serve(self) -> None:
         """Serve HTTP on `settings.host:port` until Ctrl-C or SIGTERM, then close everything."""
@@ -81,6 +86,7 @@ class ApiService:
             self.close()
 
     def close(self) -> None:
+        self.retention.stop()
         self.sync.stop()
         self.bus.close()
         self.client.close()

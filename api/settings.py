@@ -40,7 +40,19 @@ class Settings(RuntimeSettings):
     retention_max_bytes: int | None = Field(
         default=None, gt=0, description="Total media size cap; oldest evidence goes first (open/kept never)"
     )
-    retention_interval_s: float = Field(default=600.0, gt=0, description="How often retention runs")
+    retention_db_days: float = Field(
+        default=365,
+        gt=0,
+        le=36500,
+        description="Closed incidents that ended more than this many days ago are deleted from the store with their "
+        "events, handling actions, webhook deliveries and evidence (incidents marked keep never are)",
+    )
+    retention_outbox_days: int = Field(
+        default=30, ge=1, description="Delivered and dead webhook deliveries older than this many days are deleted"
+    )
+    retention_interval_s: float = Field(
+        default=600.0, gt=0, description="How often retention runs (evidence, incidents, webhook deliveries)"
+    )
     max_upload_bytes: int = Field(
         default=20 * 1024 * 1024, gt=0, description="Largest accepted upload (POST /v1/detect)"
     )

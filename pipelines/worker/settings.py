@@ -36,7 +36,11 @@ class RuntimeSettings(BaseSettings):
     models_dir: Path = Field(
         default=Path("models"), description="Model cards (*.yaml) and built ONNX files, for the cameras and the API"
     )
-    media_root: Path | None = Field(default=None, description="Snapshots and clips; default `<data_dir>/media`")
+    media_root: Path | None = Field(
+        default=None,
+        description="Snapshots, clips and manifests; default `<data_dir>/media`. Distributed: one volume shared by "
+        "the API (which serves it and runs retention on it) and every worker",
+    )
     media_roots: Annotated[tuple[Path, ...], NoDecode] = Field(
         default=(DEFAULT_MEDIA_ROOT,),
         description="Input video: directories whose files a camera set through the HTTP API may play "

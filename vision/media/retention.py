@@ -1,12 +1,14 @@
 """Retention of evidence: delete whole incident directories, oldest first, by maximum age and maximum total size,
-never the protected ones (open incidents, incidents marked keep). Returns what it deleted."""
+never the protected ones (open incidents, incidents marked keep), and the directories of incidents whose record the
+store deleted (`remove_incidents`). Both return what they deleted."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import shutil
 import time
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -24,7 +26,7 @@ class Deleted:
     incident_id: str
     bytes: int
     age_s: float
-    reason: Literal["age", "size"]
+    reason: Literal["age", "size", "record"]  # "record": the store deleted the incident (`remove_incidents`)
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,13 +47,16 @@ def _measure(inc: IncidentDir) -> _Entry:
             size += st.st_size
             newest = max(newest, st.st_mtime)
     if newest == 0.0:
-        newest = inc.path.stat().st_mtime
+        with contextlib.suppress(OSError):  # deleted meanwhile (another process sharing the media root)
+            newest = inc.path.stat().st_mtime
     return _Entry(inc, size, newest)
 
 
 def _remove(entry: _Entry, root: Path) -> bool:
     try:
         shutil.rmtree(entry.inc.path)
+    except FileNotFoundError:  # another process sharing the media root (a second API) deleted it first
+        return False
     except OSError as exc:
         log.warning("retention: could not delete %s: %s", entry.inc.path, exc)
         return False
@@ -69,29 +74,36 @@ def apply_retention(
     config: RetentionConfig,
     protected: Collection[str] | Callable[[str], bool] = (),
     *,
+    age_only: Callable[[str], bool] | None = None,
     now: float | None = None,
 ) -> list[Deleted]:
     """Delete incidents older than `max_age_days`, then the oldest until the total is under `max_total_bytes`.
 
-    An incident's age is that of its newest file. `protected`: incident ids (or a predicate on the id) never
-    deleted, e.g. open incidents and those marked keep; they still count towards the total size.
+    An incident's age is that of its newest file. `protected`: incident ids (or a predicate on the id, asked only
+    about incidents due for deletion, just before it) never deleted, e.g. open incidents and those marked keep; they
+    still count towards the total size. `age_only`: ids deleted by age but never for size, e.g. evidence whose
+    incident the store does not know yet (its event is still on its way from a worker).
     """
     is_protected = protected if callable(protected) else (lambda i, s=frozenset(protected): i in s)
+    size_exempt = age_only or (lambda _i: False)
     now = time.time() if now is None else now
     entries = sorted((_measure(i) for i in store.incidents()), key=lambda e: e.mtime)
     total = sum(e.bytes for e in entries)
     deleted: list[Deleted] = []
     max_age = config.max_age_days * 86400 if config.max_age_days is not None else None
     for e in entries:
-        if is_protected(e.inc.incident_id):
-            continue
         age = now - e.mtime
         reason: Literal["age", "size"] | None = None
         if max_age is not None and age > max_age:
             reason = "age"
         elif config.max_total_bytes is not None and total > config.max_total_bytes:
             reason = "size"
-        if reason is not None and _remove(e, store.root):
+        # the predicates are asked only about candidates, right before the delete (they may look the id up)
+        if reason is None or is_protected(e.inc.incident_id):
+            continue
+        if reason == "size" and size_exempt(e.inc.incident_id):
+            continue
+        if _remove(e, store.root):
             total -= e.bytes
             deleted.append(Deleted(e.inc.path, e.inc.camera_id, e.inc.incident_id, e.bytes, age, reason))
             log.info("retention deleted %s (%s, %d bytes)", e.inc.path, reason, e.bytes)
@@ -99,4 +111,16 @@ def apply_retention(
         log.warning(
             "media root %s still holds %d bytes > %d: the rest is protected", store.root, total, config.max_total_bytes
         )
+    return deleted
+
+
+def remove_incidents(store: MediaStore, dirs: Iterable[IncidentDir], *, now: float | None = None) -> list[Deleted]:
+    """Delete these incident directories whatever their age: the store deleted their incidents' records."""
+    now = time.time() if now is None else now
+    deleted: list[Deleted] = []
+    for inc in dirs:
+        e = _measure(inc)
+        if _remove(e, store.root):
+            deleted.append(Deleted(inc.path, inc.camera_id, inc.incident_id, e.bytes, now - e.mtime, "record"))
+            log.info("retention deleted %s (record deleted, %d bytes)", inc.path, e.bytes)
     return deleted
