@@ -13,6 +13,9 @@ Event spools (`watch_spools(provider)`): `safewatch_spool_bytes{worker}` is the 
 (events waiting for Redis) and `safewatch_spool_dropped_total{worker, type}` the events its byte cap
 (`SAFEWATCH_SPOOL_MAX_BYTES`) dropped since the worker started; read from this process's bus in embedded mode,
 from the heartbeats in distributed mode.
+
+Fencing: `safewatch_fenced_events_total{camera}` counts the events the store refused because their lease fencing
+token was older than the newest it had seen for the camera (a paused or partitioned former owner; api/consumer.py).
 """
 
 from __future__ import annotations
@@ -146,6 +149,12 @@ class Metrics:
         r = self.registry
         self.incident_events = Counter(
             "safewatch_incident_events", "Incident events applied to the store", ["rule", "type"], registry=r
+        )
+        self.fenced_events = Counter(
+            "safewatch_fenced_events",
+            "Events refused by the store: their lease fencing token is older than the camera's newest (a former owner)",
+            ["camera"],
+            registry=r,
         )
         self.webhook_deliveries = Counter(
             "safewatch_webhook_deliveries", "Successful webhook deliveries", ["format"], registry=r

@@ -3,6 +3,12 @@
 Field names are a user-facing contract (docs/ARCHITECTURE.md): extend, never rename.
 `id` is the incident's stable, globally unique id; `(id, seq)` identifies one event, so every consumer can
 de-duplicate at-least-once deliveries.
+
+Fencing (distributed mode): `fence` is the camera's lease token of the worker that published the event (a number
+that grows with every lease grant of that camera, pipelines/distributed/fencing.py); the store refuses an event whose
+token is older than the newest it has seen for its camera. A `FenceGrant` is what a grant writes to the event stream,
+so the store sees a new owner's token before anything a paused former owner sends afterwards. Events without a token
+(embedded mode, workers older than fencing) are never fenced.
 """
 
 from __future__ import annotations
@@ -46,8 +52,22 @@ class IncidentEvent(BaseModel):
     clip_url: str | None = None
     evidence_sha256: str | None = None
     seq: int = Field(ge=0, description="Per-incident event sequence number, 0 for `opened`")
+    fence: int | None = Field(
+        default=None,
+        ge=0,
+        description="Lease token of the publishing worker for this camera (distributed mode; null when embedded)",
+    )
 
     @property
     def event_key(self) -> str:
         """Unique key of this event (incident id + seq), the de-duplication key of every consumer."""
         return f"{self.id}:{self.seq}"
+
+
+class FenceGrant(BaseModel):
+    """A lease grant as the event stream records it: from here on, events of `camera_id` need `token` or newer."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    camera_id: str
+    token: int = Field(ge=0)

@@ -1,4 +1,10 @@
-"""Incidents: `apply_event` (idempotent, order-tolerant) and the read side (list with cursor, detail, event log)."""
+"""Incidents: `apply_event` (idempotent, order-tolerant, fenced) and the read side (list with cursor, detail, events).
+
+Fencing (distributed mode, pipelines/distributed/fencing.py): `camera_fences` keeps the newest lease token seen per
+camera, from lease grants recorded in the event stream (`apply_grant`) and from the events themselves. An event whose
+token is older than that comes from a former owner of the camera (paused, partitioned) and is refused: not stored,
+`ApplyResult.fenced`. Events without a token (embedded mode, workers older than fencing) are never fenced.
+"""
 
 from __future__ import annotations
 
@@ -11,14 +17,23 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Row, and_, func, or_, select
+from sqlalchemy import ColumnElement, Row, and_, case, func, or_, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from api.store.db import Store
-from api.store.models import Handling, HandlingAction, Incident, IncidentEventRow, IncidentStatus
+from api.store.models import (
+    CameraFence,
+    Handling,
+    HandlingAction,
+    Incident,
+    IncidentEventRow,
+    IncidentStatus,
+    utcnow,
+)
 from api.store.outbox import enqueue_deliveries
-from pipelines.events import EventType, IncidentEvent
+from pipelines.events import EventType, FenceGrant, IncidentEvent
 
 log = logging.getLogger(__name__)
 
@@ -29,13 +44,16 @@ class ApplyResult:
     number: int | None  # the store event number of the new event row
     state_changed: bool  # False: an older seq arrived after a newer one (logged, state kept)
     deliveries: int  # outbox rows written
+    fenced: bool = False  # True: refused, the camera's newest token (`newest_token`) is newer than the event's
+    newest_token: int | None = None
 
 
 def apply_event(store: Store, event: IncidentEvent) -> ApplyResult:
     """Store `event`: event row + incident state + webhook outbox rows in one transaction.
 
     Idempotent by `(id, seq)`: a replayed event changes nothing. An event older than the stored state (lower seq)
-    is recorded in the event log but never overwrites newer state.
+    is recorded in the event log but never overwrites newer state. An event with a fencing token older than the
+    newest seen for its camera is refused (module docs).
     """
     try:
         with store.session() as session:
@@ -56,6 +74,14 @@ def _apply(session: Session, event: IncidentEvent) -> ApplyResult:
     )
     if dup is not None:
         return ApplyResult(applied=False, number=dup, state_changed=False, deliveries=0)
+    if event.fence is not None:
+        newest = camera_fence(session, event.camera_id)  # a read: most events carry the newest token already
+        if newest is None or event.fence > newest:
+            newest = _raise_fence(session, event.camera_id, event.fence)
+        if event.fence < newest:
+            return ApplyResult(
+                applied=False, number=None, state_changed=False, deliveries=0, fenced=True, newest_token=newest
+            )
     incident = session.scalar(select(Incident).where(Incident.id == event.id).with_for_update())
     state_changed = True
     if incident is None:
@@ -74,6 +100,38 @@ def _apply(session: Session, event: IncidentEvent) -> ApplyResult:
     session.flush()
     deliveries = enqueue_deliveries(session, event, row.number)
     return ApplyResult(applied=True, number=row.number, state_changed=state_changed, deliveries=deliveries)
+
+
+def apply_grant(store: Store, grant: FenceGrant) -> int:
+    """Record a lease grant: from now on, events of the camera need its token or a newer one. The newest token."""
+    with store.session() as session:
+        return _raise_fence(session, grant.camera_id, grant.token)
+
+
+def camera_fence(session: Session, camera_id: str) -> int | None:
+    """The newest fencing token seen for the camera (None: never seen one)."""
+    return session.scalar(select(CameraFence.token).where(CameraFence.camera_id == camera_id))
+
+
+def _raise_fence(session: Session, camera_id: str, token: int) -> int:
+    """Keep `token` as the camera's newest if it is newer (one upsert: concurrent writers serialise on the row)."""
+    dialect = session.get_bind().dialect.name
+    if dialect not in ("postgresql", "sqlite"):
+        raise NotImplementedError(f"fencing needs PostgreSQL or SQLite, not {dialect}")
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    stmt = insert(CameraFence).values(camera_id=camera_id, token=token, updated_at=utcnow())
+    newer = stmt.excluded.token > CameraFence.token
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[CameraFence.camera_id],
+        set_={
+            "token": case((newer, stmt.excluded.token), else_=CameraFence.token),
+            "updated_at": case((newer, stmt.excluded.updated_at), else_=CameraFence.updated_at),
+        },
+    )
+    session.execute(stmt)
+    newest = camera_fence(session, camera_id)
+    assert newest is not None
+    return newest
 
 
 def _set_state(incident: Incident, event: IncidentEvent) -> None:

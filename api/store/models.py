@@ -88,6 +88,7 @@ class Incident(Base):
         Index("ix_incidents_rule_started", "rule", "started_at"),
         Index("ix_incidents_handling_started", "handling", "started_at"),
         Index("ix_incidents_status", "status"),
+        Index("ix_incidents_status_ended", "status", "ended_at"),  # retention's search (migration 0004)
     )
 
     id: Mapped[str] = mapped_column(String(128), primary_key=True)
@@ -111,6 +112,17 @@ class Incident(Base):
     evidence_sha256: Mapped[str | None] = mapped_column(String(64))
     keep: Mapped[bool] = mapped_column(default=False)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class CameraFence(Base):
+    """The newest lease fencing token the store has seen per camera (distributed mode, migration 0003): events of the
+    camera with an older token come from a former owner and are refused (pipelines/distributed/fencing.py)."""
+
+    __tablename__ = "camera_fences"
+
+    camera_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    token: Mapped[int] = mapped_column(BigInteger)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)  # when the token last grew
 
 
 class IncidentEventRow(Base):
@@ -180,6 +192,7 @@ class WebhookDelivery(Base):
         UniqueConstraint("webhook_id", "event_number", name="uq_webhook_deliveries_webhook_event"),
         Index("ix_webhook_deliveries_due", "status", "next_attempt_at"),
         Index("ix_webhook_deliveries_webhook", "webhook_id", "id"),
+        Index("ix_webhook_deliveries_event", "event_number"),  # deleting events (retention, migration 0004)
     )
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True)

@@ -24,14 +24,17 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
-from pipelines.events import IncidentEvent
+from pipelines.events import FenceGrant, IncidentEvent
 
 
 @dataclass(frozen=True)
 class Delivery:
-    """One event handed to one consumer. `token` is opaque (a Redis stream entry id in the Redis bus)."""
+    """One event handed to one consumer. `token` is opaque (a Redis stream entry id in the Redis bus).
 
-    event: IncidentEvent
+    `event` is a `FenceGrant` for a lease grant recorded in the log (Redis bus only, pipelines/bus/entries.py): the
+    store keeps its token to refuse older events of that camera; other consumers just ack it."""
+
+    event: IncidentEvent | FenceGrant
     token: str
     attempt: int = 1
 

@@ -11,15 +11,15 @@
   de-duplicates by the event's stable `(id, seq)` (the store's `apply_event` does).
 - `consume` → `XGROUP CREATE … 0 MKSTREAM` on first use (again if a Redis restart lost the group), then `XAUTOCLAIM`
   of entries idle for `redeliver_after_s` (a dead or stuck consumer's), else `XREADGROUP … BLOCK … >`.
-  `Delivery.token` is the entry id; `attempt` is 1, or XPENDING's delivery count for a reclaimed entry. Malformed
-  entries are logged and acked. While Redis is down `consume` logs (rate-limited), waits and returns `[]`.
+  `Delivery.token` is the entry id; `attempt` is 1, or XPENDING's delivery count for a reclaimed entry. A lease
+  grant entry (pipelines/bus/entries.py) is delivered as a `FenceGrant`. Malformed entries are logged and acked.
+  While Redis is down `consume` logs (rate-limited), waits and returns `[]`.
 - `ack` → `XACK`; one that cannot reach Redis is logged and dropped (the entries are redelivered later).
 - `backlog(group)` → spooled + XINFO GROUPS `lag` + `pending` (XLEN for a group not created yet).
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import time
@@ -30,9 +30,9 @@ from typing import Any, cast
 import redis
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from redis.exceptions import OutOfMemoryError, ReadOnlyError, ResponseError
-from redis.typing import EncodableT, FieldT
 
 from pipelines.bus.base import Delivery
+from pipelines.bus.entries import decode_entry, droppable_event, fields_from_json, fields_of
 from pipelines.bus.redis_client import check_url, redis_client
 from pipelines.bus.spool import Spool, SpoolPump, SpoolStats
 from pipelines.events import IncidentEvent
@@ -76,41 +76,6 @@ class RedisBusConfig(BaseModel):
     @property
     def stream_key(self) -> str:
         return self.stream or f"{self.prefix}:events"
-
-
-def fields_of(event_id: str, seq: int, event_json: str) -> dict[FieldT, EncodableT]:
-    """The stream entry of one event: `id` and `seq` for inspection with redis-cli, `event` for consumers."""
-    return {"id": event_id, "seq": str(seq), "event": event_json}
-
-
-def fields_from_json(line: str) -> dict[FieldT, EncodableT] | None:
-    """The stream entry of a spooled event JSON line, or None when the line is unreadable."""
-    try:
-        obj = json.loads(line)
-        return fields_of(str(obj["id"]), int(obj["seq"]), line)
-    except (ValueError, KeyError, TypeError):
-        return None
-
-
-def decode_entry(entry_id: bytes, fields: dict[bytes, bytes]) -> IncidentEvent | None:
-    """The event in a stream entry, or None (logged) when the entry is not a valid event."""
-    raw = fields.get(b"event")
-    if raw is None:
-        log.error("stream entry without an event field", extra={"entry": entry_id.decode()})
-        return None
-    try:
-        return IncidentEvent.model_validate_json(raw)
-    except ValidationError as exc:
-        log.error("stream entry is not a valid IncidentEvent", extra={"entry": entry_id.decode(), "error": str(exc)})
-        return None
-
-
-def droppable_event(line: str) -> str | None:
-    """The spool's drop policy: "updated" for an `updated` event (the cap may drop it), else None (never dropped)."""
-    try:
-        return "updated" if json.loads(line).get("type") == "updated" else None
-    except (ValueError, AttributeError):
-        return None
 
 
 class _Throttle:

@@ -2,8 +2,10 @@
 
 Keys, all under `<prefix>:`:
 
-- `lease:<camera>` = worker id. Claimed with `SET … NX PX ttl`; extended by its owner only (a Lua compare-and-
-  `PEXPIRE`) every `ttl_s / 3`; deleted by its owner only (a Lua compare-and-`DEL`) on a clean stop or a handover.
+- `lease:<camera>` = worker id. Claimed with `SET … NX PX ttl` under a new fencing token `fence:<camera>` (a Lua
+  script that also records the grant in the event stream: pipelines/distributed/fencing.py); extended by its owner
+  only (a Lua compare-and-`PEXPIRE`) every `ttl_s / 3`; deleted by its owner only (a Lua compare-and-`DEL`) on a clean
+  stop or a handover.
   A worker that dies stops renewing, its leases expire at most `ttl_s` later and live workers claim them.
 - `worker:<id>` = the worker's heartbeat JSON (`{id, host, cameras, fps, lag_s, last_seen, max_cameras, weight,
   spool_bytes, spool_dropped}`: the last two are its event spool's size and what the spool's byte cap dropped),
@@ -37,6 +39,7 @@ import redis
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from pipelines.bus.spool import SpoolStats
+from pipelines.distributed.fencing import FenceScripts
 
 log = logging.getLogger(__name__)
 
@@ -180,6 +183,7 @@ class LeaseManager:
         load: Callable[[], WorkerLoad] | None = None,
         on_lost: Callable[[str], None] | None = None,
         spool: Callable[[], SpoolStats] | None = None,
+        stream: str | None = None,
     ) -> None:
         self.client = client
         self._spool = spool
@@ -191,6 +195,8 @@ class LeaseManager:
         self._on_lost = on_lost
         self._renew = client.register_script(_RENEW)
         self._release = client.register_script(_RELEASE)
+        self._fence = FenceScripts(client, prefix, stream)
+        self._tokens: dict[str, int] = {}  # camera id → fencing token of this worker's grant
         self._held: dict[str, float] = {}  # camera id → monotonic time of the last successful claim/renewal
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -238,22 +244,30 @@ class LeaseManager:
         with self._lock:
             return frozenset(self._held)
 
+    def token(self, camera_id: str) -> int | None:
+        """The fencing token of this worker's lease on the camera (None when it does not hold it)."""
+        with self._lock:
+            return self._tokens.get(camera_id) if camera_id in self._held else None
+
     def owner(self, camera_id: str) -> str | None:
         return cast(str | None, self.client.get(self.lease_key(camera_id)))
 
     def claim(self, camera_id: str) -> bool:
-        """Take the camera if nobody holds it (`SET NX PX`)."""
-        if self.client.set(self.lease_key(camera_id), self.id, nx=True, px=self.ttl_ms):
-            with self._lock:
-                self._held[camera_id] = time.monotonic()
-            log.info("lease claimed: camera %s by %s", camera_id, self.id, extra={"camera_id": camera_id})
-            return True
-        return False
+        """Take the camera if nobody holds it (`SET NX PX`, under a new fencing token)."""
+        token = self._fence.claim(self.lease_key(camera_id), camera_id, self.id, self.ttl_ms)
+        if token is None:
+            return False
+        with self._lock:
+            self._held[camera_id] = time.monotonic()
+            self._tokens[camera_id] = token
+        log.info("lease claimed: camera %s by %s (token %d)", camera_id, self.id, token, extra={"camera_id": camera_id})
+        return True
 
     def release(self, camera_id: str) -> bool:
         """Give the camera up (only if this worker still owns it)."""
         with self._lock:
             self._held.pop(camera_id, None)
+            self._tokens.pop(camera_id, None)
         try:
             done = bool(self._release(keys=[self.lease_key(camera_id)], args=[self.id]))
         except redis.RedisError as exc:
@@ -268,16 +282,18 @@ class LeaseManager:
 
         Redis unreachable: the leases are kept and the cameras keep running. Nobody can claim a lease while Redis is
         down, and stopping would lose every incident of the outage (their events are spooled by the bus). When Redis
-        answers again, a lease that expired meanwhile is re-taken if it is free; only one that another worker holds
-        now counts as lost. (In a partition where only this worker lost Redis, another one may take the camera after
-        the TTL: both then run it until this worker reconnects — the incident state restore keeps the ids.)
+        answers again, a lease that expired meanwhile is re-taken if it is free and nobody was granted it meanwhile
+        (same fencing token); otherwise it counts as lost. (In a partition where only this worker lost Redis, another
+        one may take the camera after the TTL: both then run it until this worker reconnects, finds the lease lost
+        and stops the camera; what it publishes meanwhile carries its older fencing token and the store refuses it:
+        pipelines/distributed/fencing.py.)
         """
         lost = []
         for camera_id in sorted(self.held()):
             try:
                 ok = bool(self._renew(keys=[self.lease_key(camera_id)], args=[self.id, self.ttl_ms]))
                 if not ok and camera_id in self._uncertain:
-                    ok = bool(self.client.set(self.lease_key(camera_id), self.id, nx=True, px=self.ttl_ms))
+                    ok = self._retake(camera_id)
                     log.info("lease of camera %s after the Redis outage: %s", camera_id, "re-taken" if ok else "lost")
             except redis.RedisError as exc:
                 if camera_id not in self._uncertain:
@@ -292,9 +308,17 @@ class LeaseManager:
             else:
                 with self._lock:
                     self._held.pop(camera_id, None)
+                    self._tokens.pop(camera_id, None)
                 lost.append(camera_id)
                 log.warning("lease lost: camera %s by %s", camera_id, self.id, extra={"camera_id": camera_id})
         return lost
+
+    def _retake(self, camera_id: str) -> bool:
+        """After an outage: take the lapsed lease back, under the same token if nobody was granted it meanwhile."""
+        token = self.token(camera_id)
+        return token is not None and self._fence.retake(
+            self.lease_key(camera_id), camera_id, self.id, self.ttl_ms, token
+        )
 
     # -- heartbeats and balance ------------------------------------------------------------------------------------
     def heartbeat(self) -> None:

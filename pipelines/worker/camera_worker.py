@@ -20,6 +20,8 @@ hand over extras). A camera stops in one of three ways:
 - *hand over* (rebalancing, clean shutdown): incidents stay open; the evidence recorder is flushed and the incident
   state saved (pipelines/distributed/incident_state.py) before the lease is released, so the next owner continues them;
 - *abandon* (lease lost): nothing more is published; the new owner has the state.
+Every event of a camera carries the fencing token of the worker's lease (pipelines/distributed/fencing.py), so what
+a paused or partitioned former owner publishes after another worker was granted the camera is refused by the store.
 The incident state of each camera is saved to Redis on every event and about once a second while it changes, and is
 restored when a camera starts, so a worker killed with `kill -9` costs at most the lease TTL of observation and
 never a duplicate `opened`.
@@ -43,6 +45,7 @@ from pipelines.camera.pipeline import CameraPipeline, EventSink, Exit, StopSigna
 from pipelines.camera.state import CameraState
 from pipelines.config.camera import CameraConfig
 from pipelines.config.source import ConfigSource, DirConfigSource
+from pipelines.distributed.fencing import FencedSink
 from pipelines.distributed.incident_state import IncidentStateStore, StateSaver
 from pipelines.distributed.leases import LeaseManager, WorkerLoad
 from vision.detect.batcher import BatcherPool
@@ -70,10 +73,13 @@ class CameraStatus:
 
 @dataclass(frozen=True)
 class Distributed:
-    """What a worker needs in distributed mode: its leases and where incident states live."""
+    """What a worker needs in distributed mode: its leases, where incident states live, and `flushed(timeout_s)`: wait
+    until the bus has sent what it spooled (True when it has). A hand-over waits for it before releasing a lease, so
+    the next owner's grant lands in the stream behind every event of this worker (else the store fences them)."""
 
     leases: LeaseManager
     state: IncidentStateStore
+    flushed: Callable[[float], bool] | None = None
 
 
 @dataclass
@@ -161,6 +167,7 @@ class CameraWorker:
         for r in running:
             self._halt(r, how, timeout)
         if self.distributed is not None:
+            self._flush_before_release(min(timeout, self.distributed.leases.config.renew_s))
             self.distributed.leases.stop(release=True)
         if self.clip_writer is not None:
             self.clip_writer.close(timeout)
@@ -211,8 +218,14 @@ class CameraWorker:
                 extra = self._cameras.get(cam_id)
             if extra is not None:
                 self._drop(cam_id, extra, Exit.HANDOVER)
+            self._flush_before_release(leases.config.renew_s)
             leases.release(cam_id)
         return {cam_id: configs[cam_id] for cam_id in sorted(plan.owned - set(plan.release))}
+
+    def _flush_before_release(self, timeout_s: float) -> None:
+        flushed = self.distributed.flushed if self.distributed is not None else None
+        if flushed is not None and not flushed(timeout_s):
+            log.warning("handing over with events still spooled; the store refuses those sent after the next grant")
 
     def _drop(self, cam_id: str, r: _Running, how: Exit) -> None:
         with self._lock:
@@ -239,7 +252,7 @@ class CameraWorker:
             r.runtime = build_runtime(
                 r.config,
                 self.registry,
-                sinks=[saver, *self.sinks] if saver is not None else self.sinks,
+                sinks=self._sinks(r.config.id, saver),
                 realtime=self.realtime_files,
                 loop=self.loop_files,
                 evidence=self.evidence,
@@ -273,6 +286,14 @@ class CameraWorker:
             if not r.stop.is_set() and r.phase is not CameraState.STOPPED:
                 r.restarts += 1
                 r.next_try = time.monotonic() + min(60.0, 2.0 ** min(r.restarts, 6))
+
+    def _sinks(self, camera_id: str, saver: StateSaver | None) -> list[EventSink]:
+        """Embedded: the worker's sinks. Distributed: the state saver first, then the sinks, fed events that carry the
+        camera's fencing token (0, which the store refuses once it saw any grant, if the lease is already gone)."""
+        if self.distributed is None:
+            return self.sinks
+        token = self.distributed.leases.token(camera_id) or 0
+        return [*([saver] if saver is not None else []), *(FencedSink(s, token) for s in self.sinks)]
 
     def _restore(self, cfg: CameraConfig, pipeline: CameraPipeline, saver: StateSaver) -> None:
         assert self.distributed is not None

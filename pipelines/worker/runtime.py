@@ -82,7 +82,9 @@ class WorkerRuntime:
         self.id = options.worker_id
         prepare_data_dir(settings.data_dir)  # the event spool and evidence (umask 0o077)
         try:
-            self.client = connect(settings.redis_url)
+            # bounded commands: over a dead link (a partition drops packets) a lease renewal or state save fails within
+            # a renewal interval, and the worker carries on as in an outage, instead of hanging until TCP gives up
+            self.client = connect(settings.redis_url, timeout_s=options.leases.renew_s)
         except RedisUnavailable as exc:
             raise StartupError(str(exc), exit_code=1) from None
         prefix = settings.redis_prefix
@@ -102,9 +104,15 @@ class WorkerRuntime:
             self.bus.close()
             self.client.close()
             raise StartupError(f"{options.events_log}: {exc.strerror or exc}", field="events_log") from None
-        spool = self.bus.spool_stats if isinstance(self.bus, RedisStreamBus) else None  # always, with a Redis URL
+        redis_bus = self.bus if isinstance(self.bus, RedisStreamBus) else None  # always, with a Redis URL
         leases = LeaseManager(
-            self.client, prefix, self.id, host=socket.gethostname(), config=options.leases, spool=spool
+            self.client,
+            prefix,
+            self.id,
+            host=socket.gethostname(),
+            config=options.leases,
+            spool=redis_bus.spool_stats if redis_bus is not None else None,
+            stream=redis_bus.stream if redis_bus is not None else None,  # where lease grants are recorded
         )
         sinks: list[EventSink] = [BusSink(self.bus), *([self.events_log] if self.events_log is not None else [])]
         self.worker = CameraWorker(
@@ -113,7 +121,11 @@ class WorkerRuntime:
             sinks,
             evidence=EvidenceOptions(media_root=settings.media_dir, key=settings.signing_key),
             poll_s=min(options.poll_s, options.leases.renew_s),
-            distributed=Distributed(leases, IncidentStateStore(self.client, prefix)),
+            distributed=Distributed(
+                leases,
+                IncidentStateStore(self.client, prefix),
+                flushed=redis_bus.wait_flushed if redis_bus is not None else None,
+            ),
             batching=BatcherPool() if settings.batching else None,
         )
 

@@ -1,9 +1,11 @@
-"""Migration 0002 over a database the previous release filled (fixtures/prev_release_0001.db, see fixtures/README.md).
+"""Migrations 0002 to 0004 over a database the previous release filled (fixtures/prev_release_0001.db, see
+fixtures/README.md).
 
 Rows are read by reflection, not through today's ORM models, so the comparison sees what is stored. Every row of every
 table must survive the upgrade with the same values; the new columns are NULL (keys for every site, actions whose key
-is unknown); stored webhook response bodies are gone. The same upgrade (and the downgrade) runs on PostgreSQL over the
-same rows, loaded at revision 0001.
+is unknown); stored webhook response bodies are gone; the new `camera_fences` table (0003) is empty, so no stored or
+replayed event of before is fenced; 0004 adds retention's indexes and nothing else. The same upgrade (and the downgrade) runs on PostgreSQL over the same rows, loaded
+at revision 0001.
 """
 
 from __future__ import annotations
@@ -23,7 +25,10 @@ from sqlalchemy import Engine, MetaData, inspect, select, text
 
 from api.app import create_app
 from api.settings import Settings
-from api.store.db import MIGRATIONS_DIR, make_engine, migrate
+from api.store.db import MIGRATIONS_DIR, Store, make_engine, migrate
+from api.store.incidents import apply_event, camera_fence
+from api.store.models import Incident
+from pipelines.events import EventType, IncidentEvent
 from tests.api.conftest import auth, pg_schema
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -31,6 +36,9 @@ PREVIOUS = FIXTURES / "prev_release_0001.db"
 KEYS: dict[str, str] = json.loads((FIXTURES / "prev_release_0001.json").read_text(encoding="utf-8"))["keys"]
 TABLES = ("incidents", "incident_events", "handling_actions", "api_keys", "webhooks", "webhook_deliveries")  # FK order
 NEW_COLUMNS = {"api_keys": {"sites"}, "handling_actions": {"key_id", "key_name"}}
+NEW_TABLES = ("camera_fences",)
+NEW_INDEXES = {"webhook_deliveries": "ix_webhook_deliveries_event", "incidents": "ix_incidents_status_ended"}
+HEAD = "0004"
 Rows = dict[str, list[dict[str, Any]]]
 
 
@@ -86,6 +94,19 @@ def _assert_upgraded(before: Rows, after: Rows) -> None:
             assert kept == expected, table
 
 
+def _new_tables(engine: Engine) -> dict[str, int]:
+    """Row counts of the tables added since revision 0001 that exist (absent ones are left out)."""
+    present = set(inspect(engine).get_table_names()) & set(NEW_TABLES)
+    with engine.connect() as conn:
+        return {t: int(conn.execute(text(f"SELECT COUNT(*) FROM {t}")).scalar() or 0) for t in sorted(present)}
+
+
+def _indexes(engine: Engine) -> set[str]:
+    """Which of the indexes migration 0004 adds are present."""
+    found = {t: {i["name"] for i in inspect(engine).get_indexes(t)} for t in NEW_INDEXES}
+    return {name for table, name in NEW_INDEXES.items() if name in found[table]}
+
+
 @pytest.fixture(scope="module")
 def previous(tmp_path_factory: pytest.TempPathFactory) -> Rows:
     """The fixture's rows (read from a copy: opening a SQLite file can write to it), and a check that it holds what
@@ -115,10 +136,16 @@ def upgraded_sqlite(tmp_path: Path) -> Iterator[str]:
 def test_sqlite_upgrade_keeps_every_row(previous: Rows, upgraded_sqlite: str) -> None:
     engine = make_engine(upgraded_sqlite)
     migrate(engine)  # what every start does: alembic upgrade head
-    assert _version(engine) == "0002"
+    assert _version(engine) == HEAD
     after = _rows(engine)
     _assert_upgraded(previous, after)
     assert "hunter2" not in json.dumps([d["last_error"] for d in after["webhook_deliveries"]])
+    assert _new_tables(engine) == dict.fromkeys(NEW_TABLES, 0)
+    assert _indexes(engine) == set(NEW_INDEXES.values())
+    _alembic(engine, command.downgrade, "0003")
+    assert _indexes(engine) == set() and _rows(engine) == after  # 0004 down: only the indexes go
+    _alembic(engine, command.downgrade, "0002")
+    assert _new_tables(engine) == {} and _rows(engine) == after  # 0003 down: only the fences go
     _alembic(engine, command.downgrade, "0001")
     columns = {t: {c["name"] for c in inspect(engine).get_columns(t)} for t in NEW_COLUMNS}
     assert not any(NEW_COLUMNS[t] & columns[t] for t in NEW_COLUMNS)
@@ -144,6 +171,23 @@ def test_old_keys_still_work_unscoped(previous: Rows, upgraded_sqlite: str, tmp_
         assert r.json()["actions"][-1]["key_id"] == admin_id
 
 
+def test_fencing_on_an_upgraded_database(previous: Rows, upgraded_sqlite: str) -> None:
+    """Stored events of before (no token) still read and de-duplicate; a camera's first token starts its fence."""
+    store = Store(upgraded_sqlite)  # migrates to head
+    old = [IncidentEvent.model_validate(e["payload"]) for e in previous["incident_events"]]
+    assert all(e.fence is None for e in old)
+    assert not any(apply_event(store, e).applied for e in old[:5])  # a replay of before: duplicates, not fenced
+    camera = old[0].camera_id
+    new = old[0].model_copy(update={"id": "after-0003", "seq": 0, "type": EventType.opened, "fence": 7})
+    assert apply_event(store, new).applied
+    stale = new.model_copy(update={"seq": 1, "type": EventType.closed, "fence": 6})
+    assert apply_event(store, stale).fenced
+    with store.read() as session:
+        assert camera_fence(session, camera) == 7
+        assert session.query(Incident).count() == len(previous["incidents"]) + 1
+    store.dispose()
+
+
 @pytest.fixture
 def pg_url() -> Iterator[str]:
     with pg_schema("t_mig") as url:
@@ -162,12 +206,14 @@ def test_postgres_upgrade_and_downgrade_keep_every_row(previous: Rows, pg_url: s
                 conn.execute(meta.tables[table].insert(), previous[table])
     assert _rows(engine) == previous  # the previous release's rows, as they would be on PostgreSQL
     migrate(engine)
-    assert _version(engine) == "0002"
+    assert _version(engine) == HEAD
     _assert_upgraded(previous, _rows(engine))
+    assert _new_tables(engine) == dict.fromkeys(NEW_TABLES, 0)
+    assert _indexes(engine) == set(NEW_INDEXES.values())
     _alembic(engine, command.downgrade, "0001")
-    assert _version(engine) == "0001"
+    assert _version(engine) == "0001" and _new_tables(engine) == {} and _indexes(engine) == set()
     columns = {t: {c["name"] for c in inspect(engine).get_columns(t)} for t in NEW_COLUMNS}
     assert not any(NEW_COLUMNS[t] & columns[t] for t in NEW_COLUMNS)
     migrate(engine)  # and up again
-    assert _version(engine) == "0002"
+    assert _version(engine) == HEAD
     engine.dispose()
