@@ -4,8 +4,8 @@ fixtures/README.md).
 Rows are read by reflection, not through today's ORM models, so the comparison sees what is stored. Every row of every
 table must survive the upgrade with the same values; the new columns are NULL (keys for every site, actions whose key
 is unknown); stored webhook response bodies are gone; the new `camera_fences` table (0003) is empty, so no stored or
-replayed event of before is fenced; 0004 adds retention's indexes and nothing else. The same upgrade (and the downgrade) runs on PostgreSQL over the same rows, loaded
-at revision 0001.
+replayed event of before is fenced; 0004 adds retention's indexes and nothing else. The same upgrade (and the
+downgrade) runs on PostgreSQL over the same rows, loaded at revision 0001.
 """
 
 from __future__ import annotations
