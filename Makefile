@@ -103,11 +103,11 @@ bench-compare: venv models models-optional bench-env
 	$(PY) -m bench.compare $(BENCHES) --baseline $(BASELINE) --reps $(REPS)
 
 # Soak (issue 12): the embedded service on two looping cameras for SOAK_MINUTES with low retention limits; RSS, fds,
-# media and database size over time -> bench/results/soak/soak.md (+ soak.csv). Not part of `make bench` (20 minutes,
+# media and database size over time -> bench/results/soak.md (+ soak.csv). Not part of `make bench` (20 minutes,
 # wants a quiet machine); exit status 3 when the verdict is not met.
 SOAK_MINUTES ?= 20
 bench-soak: venv models
-	$(PY) -m bench.soak --minutes $(SOAK_MINUTES) --out bench/results/soak
+	$(PY) -m bench.soak --minutes $(SOAK_MINUTES) --out bench/results
 
 clean:
 	rm -rf $(VENV) $(EXPORT_VENV) $(BENCH_VENV) $(LOCK_VENV) data models/*.onnx models/.build

@@ -1,6 +1,6 @@
 """Soak: the embedded service on two looping cameras with low retention limits; RSS, fds, disk and database over time.
 
-    .venv/bin/python -m bench.soak --minutes 20 --out bench/results/soak
+    .venv/bin/python -m bench.soak --minutes 20 --out bench/results
 
 Starts the real `safewatch run --demo` (files paced in real time and looped, as `make demo`) as a subprocess with its
 own temporary data and config directories, two cameras over sample_media/vtest.mp4 whose intrusion rules open and close
@@ -53,7 +53,7 @@ import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "sample_media" / "vtest.mp4"
-DEFAULT_OUT = ROOT / "bench" / "results" / "soak"
+DEFAULT_OUT = ROOT / "bench" / "results"
 MIB = 1 << 20
 TICKS = os.sysconf("SC_CLK_TCK")
 _KEY_LINE = re.compile(r"admin API key \(shown once\): (sw_\S+)")
