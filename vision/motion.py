@@ -116,6 +116,29 @@ class MotionGate:
         return GateDecision(True, reason, changed)
 
 
+class MotionMask:
+    """Where the frame changed since the previous analysed frame: a boolean mask at `width` pixels (the input of
+    the motion regions, `vision/detect/regions.py`). A moving object shows at its old and its new place."""
+
+    def __init__(self, width: int = 160, pixel_threshold: float = 20.0) -> None:
+        self.width = width
+        self.pixel_threshold = pixel_threshold
+        self._prev: FloatArray | None = None
+
+    def reset(self) -> None:
+        self._prev = None
+
+    def update(self, image: ImageArray, *, gray: FloatArray | None = None) -> BoolArray:
+        """Changed pixels of this frame vs the previous one (all False on the first frame or a size change)."""
+        if gray is None or gray.shape[1] != self.width:
+            gray = small_gray(image, self.width)
+        prev, self._prev = self._prev, gray
+        if prev is None or prev.shape != gray.shape:
+            return np.zeros(gray.shape, dtype=np.bool_)
+        changed: BoolArray = np.abs(gray - prev) > self.pixel_threshold
+        return changed
+
+
 class StaticSceneConfig(BaseModel):
     """Parameters of the static-scene model; durations in seconds of media time, thresholds in gray levels."""
 

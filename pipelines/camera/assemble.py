@@ -15,11 +15,13 @@ from datetime import datetime
 from pathlib import Path
 from typing import Literal
 
+from pipelines.camera.detect_stage import WHOLE_FRAME_RULES
 from pipelines.camera.evidence import EvidenceRecorder, UrlFor
 from pipelines.camera.pipeline import CameraPipeline, EventSink, FrameDetector, ModelSlot
 from pipelines.config.camera import CameraConfig
 from pipelines.rules.factory import CameraRules, check_label_coverage, model_labels, select_models
 from vision.detect.batcher import BatcherPool, CameraDetector
+from vision.detect.crops import CropDetector
 from vision.detect.detector import DetectorOptions
 from vision.detect.registry import ModelRegistry
 from vision.media.clip_writer import ClipWriter
@@ -117,8 +119,9 @@ def build_runtime(
     rules = CameraRules(camera)
     views = [batching.for_camera(registry.detector(n, detector_options), camera.id) for n in names] if batching else []
     detectors: list[FrameDetector] = [*views] or [registry.detector(n, detector_options) for n in names]
+    crops = _crop_detectors(camera, registry, names, rules, detector_options)
     slots = [
-        ModelSlot(d, interval_s=1.0 / camera.model_fps.get(n, camera.analysis_fps))
+        ModelSlot(d, interval_s=1.0 / camera.model_fps.get(n, camera.analysis_fps), crops=crops.get(n))
         for n, d in zip(names, detectors, strict=True)
     ]
     pipeline = CameraPipeline(
@@ -134,6 +137,26 @@ def build_runtime(
     )
     log.info("camera %s: models %s, %d rules", camera.id, names, len(rules.rules))
     return CameraRuntime(camera, pipeline, main, record, names, views)
+
+
+def _crop_detectors(
+    camera: CameraConfig,
+    registry: ModelRegistry,
+    names: Sequence[str],
+    rules: CameraRules,
+    options: DetectorOptions | None,
+) -> dict[str, CropDetector]:
+    """Per model name, the crop runner of `regions` mode; none in `full` mode and none for a model that serves a
+    rule reading whole frames (`WHOLE_FRAME_RULES`)."""
+    if camera.detect.mode != "regions":
+        return {}
+    whole = {label for r in rules.rules if r.type in WHOLE_FRAME_RULES for label in r.required_labels}
+    out = {}
+    for name in names:
+        if whole & set(registry.card(name).labels.values()):
+            continue
+        out[name] = CropDetector(registry.detector(name, options), camera.detect.crop_input)
+    return out
 
 
 def _recorder(

@@ -1,4 +1,4 @@
-"""`CameraPipeline`: source → motion gate → detect → track → rules → incidents → evidence → sinks, for one camera.
+"""`CameraPipeline`: source → detect (regions or gate) → track → rules → incidents → evidence → sinks, per camera.
 
 `process(frame)` is the whole per-frame decision (pure with respect to I/O apart from evidence hooks), and `run` is
 the one frame loop around it: the replay CLI, the embedded service and distributed workers all drive these. Sinks
@@ -15,7 +15,6 @@ A run ends in one of three ways (`Exit`, carried by the `StopSignal` that stops 
 from __future__ import annotations
 
 import logging
-import math
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -27,6 +26,7 @@ from typing import Protocol, cast
 import numpy as np
 import numpy.typing as npt
 
+from pipelines.camera.detect_stage import DetectStage, FrameDetector, ModelSlot
 from pipelines.config.camera import CameraConfig
 from pipelines.events import IncidentEvent
 from pipelines.incidents.manager import Incident, IncidentManager
@@ -35,9 +35,11 @@ from vision.motion import MotionGate, MotionGateConfig, StaticSceneConfig, Stati
 from vision.sources.errors import EndOfStream
 from vision.track.bytetrack import ByteTracker
 from vision.track.config import TrackerConfig
-from vision.types import Detections, Frame
+from vision.types import Frame
 
 log = logging.getLogger(__name__)
+
+__all__ = ["CameraPipeline", "Exit", "FrameDetector", "ModelSlot", "PipelineStats", "StopSignal"]
 
 #: Time a (re)started pipeline needs before a rule without dwell can see a condition that holds (tracker warm-up).
 WARMUP_S = 2.0
@@ -67,15 +69,6 @@ class StopSignal(threading.Event):
         self.set()
 
 
-class FrameDetector(Protocol):
-    """What the pipeline needs of a detector (vision.detect.Detector satisfies it)."""
-
-    @property
-    def name(self) -> str: ...
-
-    def detect(self, image: npt.NDArray[np.uint8]) -> Detections: ...
-
-
 class RuleSet(Protocol):
     """The camera's rules with its schedule applied (pipelines.rules.factory.CameraRules implements it)."""
 
@@ -102,19 +95,6 @@ class EvidenceHook(Protocol):
 
 
 @dataclass(slots=True)
-class ModelSlot:
-    """One detector on this camera, run at most every `interval_s` of media time (per-model analysis rates)."""
-
-    detector: FrameDetector
-    interval_s: float = 0.0
-    last_run: float = -math.inf
-    last: Detections = field(default_factory=Detections.empty)
-
-    def due(self, pts: float) -> bool:
-        return pts - self.last_run >= self.interval_s - 1e-6
-
-
-@dataclass(slots=True)
 class PipelineStats:
     frames: int = 0
     inferences: int = 0
@@ -133,9 +113,11 @@ class PipelineStats:
 
 
 class CameraPipeline:
-    """One camera's analysis. A rule that must see every analysed frame (`Rule.needs_every_frame`) turns the
-    motion gate off by default; otherwise a frame the gate skips reuses the last detections (the scene has not
-    changed). The static-scene model runs when some rule uses it (`Rule.uses_static_scene`)."""
+    """One camera's analysis. Detection is `DetectStage`'s (`pipelines/camera/detect_stage.py`): in `regions` mode
+    (the camera's `detect:` section) windows around motion and tracked objects, with stationary objects carried; in
+    `full` mode whole frames behind the motion gate, which a rule that must see every analysed frame
+    (`Rule.needs_every_frame`) turns off by default, and a frame the gate skips reuses the last detections (the
+    scene has not changed). The static-scene model runs when some rule uses it (`Rule.uses_static_scene`)."""
 
     def __init__(
         self,
@@ -159,13 +141,15 @@ class CameraPipeline:
         self.tracker = ByteTracker(tracker)
         needs_every_frame = any(r.needs_every_frame for r in rules.rules)
         self.gate = MotionGate(gate or MotionGateConfig(enabled=not needs_every_frame))
+        self.detect = DetectStage(
+            models, camera.detect, self.gate, on_inference=self._inferred, frame_interval_s=1.0 / camera.analysis_fps
+        )
         wants_static = any(r.uses_static_scene for r in rules.rules)
         self.static = StaticSceneModel(static_scene) if wants_static else None
         self.incidents = IncidentManager(camera.id, camera.site, rules.timings)
         self.stats = PipelineStats()
         self._clock = clock or _frame_clock
         self._on_inference = on_inference
-        self._last_detections = Detections.empty()
         self.last_frame: Frame | None = None  # the last frame `process` saw (a reference, for the zone editor's view)
 
     # -- per frame ----------------------------------------------------------------------------------------------
@@ -175,8 +159,10 @@ class CameraPipeline:
         self.last_frame = frame
         self.stats.last_pts, self.stats.last_wall = frame.pts, frame.wall_time
         gray = self._shared_gray(frame)
-        detections = self._detect(frame, gray)
+        detections = self.detect.detect(frame, gray, self.tracker.boxes(self.detect.ahead_s))
+        self.stats.gated = self.detect.counts.gated
         tracked = self.tracker.update(detections, frame.pts)
+        self.detect.observe(tracked, frame.pts)
         static_mask = self.static.update(frame.image, frame.pts, gray=gray) if self.static is not None else None
         now = self._clock(frame)
         violations = self.rules.evaluate(FrameContext(frame=frame, detections=tracked, static_mask=static_mask))
@@ -221,33 +207,20 @@ class CameraPipeline:
         return {r.key: WARMUP_S + r.dwell_s + (static_s if r.uses_static_scene else 0.0) for r in self.rules.rules}
 
     def _shared_gray(self, frame: Frame) -> npt.NDArray[np.float32] | None:
-        """The downscaled gray frame, computed once when both the gate and the static-scene model want it."""
-        gate = self.gate.config
-        if self.static is None or not gate.enabled or gate.width != self.static.config.width:
-            return None
-        return small_gray(frame.image, gate.width)
+        """The downscaled gray frame, computed once when two of the gate, the motion regions and the static-scene
+        model want it at the same width."""
+        width = self.gate.config.width
+        users = (self.gate.config.enabled and not self.detect.regions) + self.detect.regions
+        users += self.static is not None and self.static.config.width == width
+        return small_gray(frame.image, width) if users >= 2 else None
 
-    def _detect(self, frame: Frame, gray: npt.NDArray[np.float32] | None = None) -> Detections:
-        decision = self.gate.check(frame.image, frame.pts, gray=gray)
-        if not decision.run:
-            self.stats.gated += 1
-            return self._last_detections
-        parts = []
-        for slot in self.models:
-            if slot.due(frame.pts):
-                t0 = time.perf_counter()
-                slot.last = slot.detector.detect(frame.image)
-                elapsed = time.perf_counter() - t0
-                slot.last_run = frame.pts
-                self.stats.inferences += 1
-                self.stats.infer_seconds.append(elapsed)
-                if len(self.stats.infer_seconds) > 1000:
-                    del self.stats.infer_seconds[:500]
-                if self._on_inference is not None:
-                    self._on_inference(slot.detector.name, elapsed)
-            parts.append(slot.last)
-        self._last_detections = Detections.merge(parts)
-        return self._last_detections
+    def _inferred(self, model: str, elapsed: float) -> None:
+        self.stats.inferences += 1
+        self.stats.infer_seconds.append(elapsed)
+        if len(self.stats.infer_seconds) > 1000:
+            del self.stats.infer_seconds[:500]
+        if self._on_inference is not None:
+            self._on_inference(model, elapsed)
 
     def _publish(self, events: Iterable[IncidentEvent]) -> None:
         for event in events:

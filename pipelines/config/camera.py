@@ -27,6 +27,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
+from pipelines.config.detect import DetectConfig
 from pipelines.config.references import raw_reference_problems, reference_problems
 from pipelines.config.rules import RULE_TYPES, NormalisedPoint, RuleConfig
 from pipelines.config.schedule import Schedule, ScheduleWindow
@@ -202,6 +203,11 @@ class CameraConfig(BaseModel):
         title="Motion gate",
         description="Skip inference on unchanged frames; unset = on, except for cameras with line_crossing or "
         "smoke_fire rules, which need every analysed frame.",
+    )
+    detect: DetectConfig = Field(
+        default_factory=DetectConfig,
+        title="Detect",
+        description="Where the detector runs: motion regions with stationary objects (default) or whole frames.",
     )
     tracker: TrackerConfig = Field(default_factory=TrackerConfig, title="Tracker", description="ByteTrack settings.")
     evidence: EvidenceConfig = Field(

@@ -105,6 +105,23 @@ class ByteTracker:
             out.append(TrackSnapshot(t.track_id, t.label, t.state, xyxy, t.first_seen, t.last_seen, t.score))
         return out
 
+    def boxes(self, ahead_s: float = 0.0) -> list[tuple[int, tuple[float, float, float, float]]]:
+        """(tracker_id, box) of every track, tentative (id -1) and lost ones included: where the detector should
+        look next (motion regions). The box spans the track's box now and where its velocity takes it `ahead_s`
+        seconds later."""
+        if not self._tracks:
+            return []
+        means = np.stack([t.mean for t in self._tracks])
+        now = kalman.xyah_to_xyxy(means[:, :4])
+        later = means[:, :4].copy()
+        later[:, :2] += means[:, 4:6] * ahead_s
+        then = kalman.xyah_to_xyxy(later)
+        lo, hi = np.minimum(now[:, :2], then[:, :2]), np.maximum(now[:, 2:], then[:, 2:])
+        return [
+            (t.track_id, (float(a[0]), float(a[1]), float(b[0]), float(b[1])))
+            for t, a, b in zip(self._tracks, lo, hi, strict=True)
+        ]
+
     def update(self, detections: Detections, pts: float) -> Detections:
         """Associate `detections` (one frame, at media time `pts` seconds) and return them with `tracker_id`s."""
         if not math.isfinite(pts):

@@ -1,0 +1,89 @@
+"""The detect stage on real footage with the real default model: whole frames, motion windows, stationary objects.
+
+sample_media/vtest.mp4 has people walking everywhere and a white van parked top right for the whole clip; the first
+~16 s are analysed at 5 fps in each mode.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pipelines.camera.assemble import build_runtime
+from pipelines.camera.detect_stage import DetectStage
+from pipelines.config.camera import CameraConfig
+from tests.pipelines.e2e import harness
+from vision.detect.crops import CropDetector
+from vision.types import Frame
+
+SECONDS = 16.0
+
+
+def _camera(clip: Path, rules: list[dict[str, Any]] | None = None, **detect: Any) -> CameraConfig:
+    return CameraConfig.model_validate(
+        {
+            "id": "stage",
+            "site": "t",
+            "name": "stage",
+            "streams": {"detect": str(clip)},
+            "zones": [{"name": "all", "kind": "forbidden", "polygon": [[0, 0], [1, 0], [1, 1], [0, 1]]}],
+            "rules": rules or [{"type": "intrusion", "zones": ["all"], "labels": ["person"]}],
+            "detect": detect,
+        }
+    )
+
+
+def _run(camera: CameraConfig, seconds: float = SECONDS) -> tuple[DetectStage, list[Frame]]:
+    runtime = build_runtime(camera, harness.registry())
+    frames: list[Frame] = []
+    try:
+        runtime.source.open()
+        for frame in runtime.source:
+            if frame.pts > seconds:
+                break
+            runtime.pipeline.process(frame)
+            frames.append(frame)
+    finally:
+        runtime.close()
+    return runtime.pipeline.detect, frames
+
+
+@pytest.fixture(scope="module")
+def regions(sample_clip: Path) -> tuple[DetectStage, list[Frame]]:
+    return _run(_camera(sample_clip, mode="regions", full_frame_interval_s=3.0))
+
+
+def test_regions_mode_runs_windows_and_a_whole_frame_at_least_every_interval(
+    regions: tuple[DetectStage, list[Frame]],
+) -> None:
+    stage, frames = regions
+    counts = stage.counts
+    assert stage.regions and all(isinstance(s.crops, CropDetector) for s in stage.slots)
+    assert counts.whole >= int(SECONDS / 3.0) + 1  # the first frame, then every 3 s (and when windows cost more)
+    assert counts.crop_runs > 0 and counts.windows >= counts.crop_runs
+    assert counts.whole + counts.crop_runs <= len(frames)  # a frame runs one or the other, or nothing
+    assert counts.gated == 0  # the motion gate is full mode's
+
+
+def test_the_parked_van_becomes_stationary_and_is_carried(regions: tuple[DetectStage, list[Frame]]) -> None:
+    stage, _ = regions
+    held = stage.stationary.stationary().values()
+    vans = [b for b in held if b[0] < 665 and b[2] > 705 and b[1] < 60 and 78 < b[3] < 110]
+    assert len(vans) == 1  # the van (box ~[660, 56, 709, 81]) stands still: kept without re-detection
+    assert stage.counts.carried > 0
+
+
+def test_full_mode_runs_whole_frames_only(sample_clip: Path) -> None:
+    stage, frames = _run(_camera(sample_clip, mode="full"), seconds=4.0)
+    assert not stage.regions and all(s.crops is None for s in stage.slots)
+    assert stage.counts.crop_runs == 0 and stage.counts.carried == 0
+    assert stage.counts.whole + stage.counts.gated == len(frames)
+
+
+def test_a_model_serving_a_whole_frame_rule_never_runs_on_crops(sample_clip: Path) -> None:
+    smoke = [{"type": "smoke_fire", "labels": ["person"], "k": 1, "n": 1}]
+    stage, frames = _run(_camera(sample_clip, smoke, mode="regions"), seconds=2.0)
+    assert stage.slots[0].crops is None and not stage.regions
+    assert stage.counts.whole == len(frames)  # smoke_fire needs every frame: no gate either
