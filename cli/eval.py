@@ -1,7 +1,16 @@
-"""`safewatch eval MODEL` — how good is a model: COCO metrics on labelled images, or a sanity check on a clip.
+"""`safewatch eval` — how good is a model (COCO metrics on labelled images, a sanity check on a clip) or a whole camera
+pipeline (incidents against hand-labelled episodes).
 
     safewatch eval MODEL --annotations COCO.json --images DIR [--conf 0.001] [--json]
     safewatch eval MODEL --clip VIDEO [--frames 20] [--step K] [--reference MODEL|--no-reference] [--conf C] [--json]
+    safewatch eval --episodes FILE... [--tolerance 2] [--set PARAM=V]... [--sweep PARAM=V1,V2,...] [--conf C]
+                   [--report DIR] [--json]
+
+With `--episodes`, each episodes file (pipelines/evaluation/episodes.py) names a clip and a camera config; the clip
+is replayed through that camera's pipeline (as `safewatch replay`) and the incidents are matched to the episodes
+(pipelines/evaluation/metrics.py); `--set`/`--sweep` address camera-config parameters as described in
+pipelines/evaluation/run.py (`rules.intrusion.min_seconds`, `conf`); `--conf C` is `--set conf=C`. A bad episodes
+file, camera or parameter exits 2 naming the file and line.
 
 With `--annotations`, ground-truth categories are matched by name to the model card's labels (see
 vision/detect/coco_eval.py); unmatched categories are listed. The default `--conf` there is 0.001, as COCO mAP is
@@ -22,6 +31,19 @@ import sys
 from typing import Any
 
 from cli.common import add_models_dir_flag, models_dir
+from pipelines.camera.assemble import PipelineConfigError
+from pipelines.config.yaml_io import ConfigError
+from pipelines.evaluation import report
+from pipelines.evaluation.episodes import EpisodeSet, load_episodes
+from pipelines.evaluation.run import (
+    EvaluationError,
+    Override,
+    ReplayCache,
+    check_overrides,
+    evaluate,
+    parse_sweep,
+    sweep,
+)
 from vision.detect.coco_eval import CocoReport, evaluate_coco_files
 from vision.detect.errors import DetectError
 from vision.detect.evaluate import ClipReport, evaluate_clip_file
@@ -104,7 +126,58 @@ def _run_clip(args: argparse.Namespace, reg: ModelRegistry) -> dict[str, Any]:
     return {"text": text, "json": {"clip": str(args.clip), **dataclasses.asdict(result.report), "note": note}}
 
 
+def _overrides(args: argparse.Namespace) -> list[Override]:
+    out = [parse_sweep(text) for text in args.set]
+    for param, values in out:
+        if len(values) != 1:
+            raise EvaluationError(f"--set {param}: one value expected (use --sweep for several)")
+    return [(p, v[0]) for p, v in out] + ([("conf", args.conf)] if args.conf is not None else [])
+
+
+def _progress(es: EpisodeSet) -> None:
+    sys.stderr.write(f"replaying {es.clip.name} with camera {es.camera.id} ({es.file.name})\n")
+
+
+def cmd_eval_episodes(args: argparse.Namespace) -> int:
+    if args.model is not None or args.annotations is not None or args.clip is not None:
+        return _err("safewatch eval: --episodes takes no MODEL, --annotations or --clip")
+    if args.tolerance < 0:
+        return _err(f"safewatch eval: --tolerance must be >= 0, got {args.tolerance}")
+    try:
+        sets = [load_episodes(path) for path in args.episodes]
+        fixed = _overrides(args)
+        swept = parse_sweep(args.sweep) if args.sweep else None
+        variants = [fixed] + ([[*fixed, (swept[0], v)] for v in swept[1]] if swept is not None else [])
+        check_overrides(sets, variants)
+        reg = ModelRegistry(models_dir(args))
+        cache: ReplayCache = {}
+        ev = evaluate(sets, reg, tolerance=args.tolerance, overrides=fixed, threads=args.threads, cache=cache,
+                      on_clip=_progress)  # fmt: skip
+        runs = None
+        if swept is not None:
+            runs = sweep(sets, reg, swept[0], swept[1], overrides=fixed, tolerance=args.tolerance,
+                         threads=args.threads, cache=cache, on_clip=_progress)  # fmt: skip
+    except ConfigError as exc:
+        return _err("\n".join(str(p) for p in exc.problems))
+    except (EvaluationError, PipelineConfigError, DetectError) as exc:
+        return _err(f"safewatch eval: {exc}")
+    if args.report is not None:
+        path = report.write_html(args.report, ev, (swept[0], runs) if swept is not None and runs else None)
+        sys.stderr.write(f"report: {path}\n")
+    if args.json:
+        out = report.as_json(ev) | ({"sweep": report.sweep_json(swept[0], runs)} if swept and runs else {})
+        sys.stdout.write(json.dumps(out, indent=2) + "\n")
+    else:
+        text = report.text(ev) + (f"\n\n{report.sweep_text(swept[0], runs)}" if swept and runs else "")
+        sys.stdout.write(text + "\n")
+    return 0
+
+
 def cmd_eval(args: argparse.Namespace) -> int:
+    if args.episodes:
+        return cmd_eval_episodes(args)
+    if args.model is None:
+        return _err("safewatch eval: give MODEL (with --annotations or --clip), or --episodes FILE...")
     if (args.annotations is None) == (args.clip is None):
         return _err("safewatch eval: give exactly one of --annotations COCO.json (with --images DIR) or --clip VIDEO")
     if args.clip is not None and (args.frames < 1 or (args.step is not None and args.step < 1)):
@@ -121,8 +194,10 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = subparsers.add_parser("eval", help="evaluate a model: COCO metrics on labelled images, or a clip sanity check")
-    p.add_argument("model", metavar="MODEL", help="model name in the models directory")
+    p = subparsers.add_parser(
+        "eval", help="evaluate a model (COCO metrics, clip sanity check) or a camera's incidents against episodes"
+    )
+    p.add_argument("model", metavar="MODEL", nargs="?", help="model name in the models directory")
     add_models_dir_flag(p)
     p.add_argument("--conf", type=float, help="confidence threshold (0.001 with --annotations, else the card's)")
     p.add_argument("--json", action="store_true", help="machine-readable report")
@@ -135,4 +210,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     g.add_argument("--step", type=int, help="take every STEP-th frame (default: spread over the whole clip)")
     g.add_argument("--reference", metavar="MODEL", help="compare with this model (default: the default person model)")
     g.add_argument("--no-reference", action="store_true", help="skip the comparison")
+    g = p.add_argument_group("incidents against hand-labelled episodes (event-level)")
+    g.add_argument("--episodes", type=pathlib.Path, nargs="+", metavar="FILE", help="episodes files (aggregated)")
+    g.add_argument("--tolerance", type=float, default=2.0, help="seconds an incident may open before an episode")
+    g.add_argument("--set", action="append", default=[], metavar="PARAM=V", help="override a camera parameter")
+    g.add_argument("--sweep", metavar="PARAM=V1,V2", help="re-run once per value; precision/recall per value")
+    g.add_argument("--report", type=pathlib.Path, metavar="DIR", help="write DIR/index.html (table, timelines)")
+    g.add_argument("--threads", type=int, default=0, help="ONNX Runtime threads per replay (0: its default)")
     p.set_defaults(func=cmd_eval)
