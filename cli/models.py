@@ -35,7 +35,8 @@ def cmd_list(args: argparse.Namespace) -> int:
         st = reg.status(name)
         sha = "-" if not st.built else {True: "ok", False: "MISMATCH", None: "unrecorded"}[st.sha256_ok]
         rows.append({"name": name, "format": card.format, "default": card.default, "labels": card.provides,
-                     "built": st.built, "sha256": sha, "file": card.file})  # fmt: skip
+                     "built": st.built, "sha256": sha, "file": card.file, "variant_of": card.variant_of,
+                     "precision": card.precision, "agreement": card.agreement})  # fmt: skip
     if args.json:
         sys.stdout.write(json.dumps(rows, indent=2) + "\n")
     else:
@@ -43,6 +44,7 @@ def cmd_list(args: argparse.Namespace) -> int:
         lines = [header] + [
             f"{r['name']:<24} {r['format']:<13} {'yes' if r['default'] else 'no':<8} "
             f"{'yes' if r['built'] else 'no':<6} {r['sha256']:<10} {', '.join(r['labels'])}"
+            + (f" [{r['precision']} variant of {r['variant_of']}]" if r["variant_of"] else "")
             for r in rows
         ]
         sys.stdout.write("\n".join(lines) + "\n")
@@ -70,7 +72,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
 def _report_build(result: BuildResult) -> str:
     state = "cached" if result.skipped else "built"
     check = {True: "sha256 ok", False: "sha256 DIFFERS from the card", None: "sha256 not recorded in the card"}
-    return f"{result.name}: {state} {result.path} ({result.sha256[:12]}…, {check[result.matches_card]})"
+    line = f"{result.name}: {state} {result.path} ({result.sha256[:12]}…, {check[result.matches_card]})"
+    return f"{line}\n  {result.note}" if result.note else line
 
 
 def cmd_build(args: argparse.Namespace) -> int:

@@ -19,7 +19,7 @@ from pipelines.camera.detect_stage import WHOLE_FRAME_RULES
 from pipelines.camera.evidence import EvidenceRecorder, UrlFor
 from pipelines.camera.pipeline import CameraPipeline, EventSink, FrameDetector, ModelSlot
 from pipelines.config.camera import CameraConfig
-from pipelines.rules.factory import CameraRules, check_label_coverage, model_labels, select_models
+from pipelines.rules.factory import CameraRules, check_label_coverage, head_model, model_labels, select_models
 from vision.detect.batcher import BatcherPool, CameraDetector
 from vision.detect.crops import CropDetector
 from vision.detect.detector import DetectorOptions
@@ -116,13 +116,15 @@ def build_runtime(
             record_cfg = source_config(camera, realtime=realtime, loop=loop, decode=False)
             record = VideoSource(camera.record_source, record_cfg, camera_id=camera.id)
         recorder = _recorder(camera, registry, names, evidence, clip_writer, record or main, record is not None)
-    rules = CameraRules(camera)
-    views = [batching.for_camera(registry.detector(n, detector_options), camera.id) for n in names] if batching else []
-    detectors: list[FrameDetector] = [*views] or [registry.detector(n, detector_options) for n in names]
-    crops = _crop_detectors(camera, registry, names, rules, detector_options)
+    heads = head_model(camera, names, registry, detector_options)  # no_helmet: the helmet model on person crops
+    framed = [n for n in names if heads is None or n != heads.name]  # the models that look at frames (or windows)
+    rules = CameraRules(camera, heads=heads)
+    views = [batching.for_camera(registry.detector(n, detector_options), camera.id) for n in framed] if batching else []
+    detectors: list[FrameDetector] = [*views] or [registry.detector(n, detector_options) for n in framed]
+    crops = _crop_detectors(camera, registry, framed, rules, detector_options)
     slots = [
         ModelSlot(d, interval_s=1.0 / camera.model_fps.get(n, camera.analysis_fps), crops=crops.get(n))
-        for n, d in zip(names, detectors, strict=True)
+        for n, d in zip(framed, detectors, strict=True)
     ]
     pipeline = CameraPipeline(
         camera,

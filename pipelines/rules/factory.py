@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import itertools
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -35,11 +35,14 @@ from pipelines.rules.base import FrameContext, Rule, RuleTiming, SingleFrame, Vi
 from pipelines.rules.common import watched_zones
 from pipelines.rules.ebike_indoor import EbikeIndoor
 from pipelines.rules.exit_blocked import ExitBlocked
+from pipelines.rules.head_crops import CropModel, HeadCropConfig, HeadCrops
 from pipelines.rules.intrusion import Intrusion
 from pipelines.rules.line_crossing import LineCrossing
 from pipelines.rules.loitering import Loitering
 from pipelines.rules.no_helmet import NoHelmet
 from pipelines.rules.smoke_fire import SmokeFire
+from vision.detect.crop_batch import CropBatchDetector, CropSizing
+from vision.detect.detector import DetectorOptions
 from vision.detect.registry import ModelRegistry
 
 log = logging.getLogger(__name__)
@@ -70,12 +73,35 @@ def rule_keys(camera: CameraConfig) -> list[tuple[int, RuleConfig, str]]:
     return out
 
 
-def build_rule(key: str, params: RuleConfig, camera: CameraConfig, *, tracked: bool = True) -> Rule:
-    """One rule instance. `tracked=False` when no tracker runs (single images): see pipelines.rules.common."""
+@dataclass(frozen=True, slots=True)
+class HeadModel:
+    """The helmet model of a camera's no_helmet rules, run on upper-body crops of people instead of whole frames
+    (`head_model`): `labels` it provides, at most one crop run per `interval_s` (its `model_fps`)."""
+
+    name: str
+    detector: CropModel
+    labels: frozenset[str]
+    interval_s: float
+    recheck_s: float = 5.0
+
+    def crops_for(self, params: NoHelmetRule) -> HeadCrops | None:
+        if not self.labels & set(params.no_helmet_labels):
+            return None
+        config = HeadCropConfig(interval_s=self.interval_s, recheck_s=self.recheck_s)
+        return HeadCrops(self.detector, config, head_fraction=params.head_fraction, slack=params.head_slack,
+                         min_confidence=params.min_confidence)  # fmt: skip
+
+
+def build_rule(
+    key: str, params: RuleConfig, camera: CameraConfig, *, tracked: bool = True, heads: HeadModel | None = None
+) -> Rule:
+    """One rule instance. `tracked=False` when no tracker runs (single images): see pipelines.rules.common.
+    `heads`: no_helmet rules take their head evidence from this model on crops (else from the frame's detections)."""
     zones = watched_zones(camera.zones, params.zones)
     match params:
         case NoHelmetRule():
-            return NoHelmet(key, params, zones, tracked=tracked)
+            crops = heads.crops_for(params) if heads is not None else None
+            return NoHelmet(key, params, zones, tracked=tracked, crops=crops)
         case ExitBlockedRule():
             return ExitBlocked(key, params, zones)
         case EbikeIndoorRule():
@@ -102,9 +128,9 @@ def single_frame_facts(params: RuleConfig) -> SingleFrame:
     return _SINGLE_FRAME[params.type]
 
 
-def build_rules(camera: CameraConfig, *, tracked: bool = True) -> list[Rule]:
+def build_rules(camera: CameraConfig, *, tracked: bool = True, heads: HeadModel | None = None) -> list[Rule]:
     """The camera's enabled rules, in config order, each with its stable `key`."""
-    return [build_rule(key, params, camera, tracked=tracked) for _, params, key in rule_keys(camera)]
+    return [build_rule(key, params, camera, tracked=tracked, heads=heads) for _, params, key in rule_keys(camera)]
 
 
 def rule_timings(camera: CameraConfig) -> dict[str, RuleTiming]:
@@ -129,9 +155,9 @@ class CameraRules:
     last positions) is reset, so time spent in a zone while inactive never counts.
     """
 
-    def __init__(self, camera: CameraConfig, *, tracked: bool = True) -> None:
+    def __init__(self, camera: CameraConfig, *, tracked: bool = True, heads: HeadModel | None = None) -> None:
         self.camera = camera
-        self.rules = build_rules(camera, tracked=tracked)
+        self.rules = build_rules(camera, tracked=tracked, heads=heads)
         self.timings = rule_timings(camera)
         self._active = True
 
@@ -268,6 +294,48 @@ def select_models(camera: CameraConfig, provided: Mapping[str, set[str]]) -> lis
 
 
 def model_labels(registry: ModelRegistry, *, built: bool | None = True) -> dict[str, set[str]]:
-    """Model name → labels, default models first: built ones (`built=True`), unbuilt ones (False), or all (None)."""
-    names = sorted(registry.cards, key=lambda n: (not registry.cards[n].default, n))
+    """Model name → labels, default models first: built ones (`built=True`), unbuilt ones (False), or all (None).
+    Precision variants are not models of their own (the registry runs them in their base model's place)."""
+    names = [n for n, c in registry.cards.items() if c.variant_of is None]
+    names.sort(key=lambda n: (not registry.cards[n].default, n))
     return {n: set(registry.cards[n].provides) for n in names if built is None or registry.is_built(n) == built}
+
+
+def crop_model_name(camera: CameraConfig, provided: Mapping[str, set[str]]) -> str | None:
+    """Of the camera's models (`provided`: name → labels), the one its no_helmet rules can run on upper-body crops
+    of people rather than on whole frames, or None: it provides their bare-head labels and serves nothing else (no
+    other rule's labels, not their people), and another of the models provides their people."""
+    rules = [p for _, p, _ in rule_keys(camera) if isinstance(p, NoHelmetRule)]
+    if not rules:
+        return None
+    people = {label for r in rules for label in r.labels}
+    others = {label for n in label_needs(camera) if n.rule_type != NoHelmet.type for label in n.one_of}
+    bare = {label for r in rules for label in r.no_helmet_labels}
+    for name, labels in provided.items():
+        if not labels & bare or labels & (people | others):
+            continue
+        if all(any(set(r.labels) & provided[m] for m in provided if m != name) for r in rules):
+            return name
+    return None
+
+
+def head_model(
+    camera: CameraConfig,
+    names: Sequence[str],
+    registry: ModelRegistry,
+    options: DetectorOptions | None = None,
+    *,
+    sizing: CropSizing | None = None,
+) -> HeadModel | None:
+    """The `HeadModel` for the camera's no_helmet rules among its models `names` (`crop_model_name`), or None —
+    also when the model's session runs on an accelerator, where a whole frame costs little (the whole-frame path).
+    The composition root leaves it out of the frame's detectors and passes it to `CameraRules(..., heads=...)`."""
+    name = crop_model_name(camera, {n: set(registry.card(n).provides) for n in names})
+    if name is None:
+        return None
+    frame_detector = registry.detector(name, options)
+    if any(p != "CPUExecutionProvider" for p in frame_detector.providers):
+        return None
+    detector = CropBatchDetector(frame_detector, sizing)
+    interval = 1.0 / camera.model_fps.get(name, camera.analysis_fps)
+    return HeadModel(name, detector, frozenset(registry.card(name).provides), interval)

@@ -17,6 +17,11 @@ Bare heads no person claims (`orphan_heads`, default on; the person detector mis
 Violation of its own, in the zones containing the head box's centre. Its subject is the person track its head track
 was last assigned to (remembered for `OWNER_MEMORY_S`), otherwise the head's own track (`track:<head id>`), so one
 worker's incident does not split in two when the person box drops out. Untracked rows: see `pipelines.rules.common`.
+
+With `crops` (`pipelines.rules.head_crops.HeadCrops`, wired by `factory.head_crops`), head boxes do not come from a
+full-frame pass of the helmet model: it runs only on the upper-body crops of the people in the rule's zones, at the
+rule's rate, and a person confirmed bare-headed or helmeted is not re-checked for a few seconds. Head boxes in the
+frame's detections are then ignored, and orphan heads cannot be found (no body, no crop).
 """
 
 from __future__ import annotations
@@ -29,39 +34,13 @@ import numpy.typing as npt
 from pipelines.config.rules import NoHelmetRule
 from pipelines.rules.base import FrameContext, SingleFrame, Violation
 from pipelines.rules.common import WatchedZone, nms_any_label, select, subject_violations
-from vision.track.matching import assign
+from pipelines.rules.head_crops import HEAD_ABOVE, HeadCrops, associate_heads, conform
 from vision.types import Detections, IntArray
 
+__all__ = ["HEAD_ABOVE", "NoHelmet", "associate_heads"]
+
 HEAD_NMS_IOU = 0.5
-HEAD_ABOVE = 0.05
 OWNER_MEMORY_S = 10.0
-
-
-def associate_heads(
-    persons: npt.NDArray[np.float32], heads: npt.NDArray[np.float32], head_fraction: float, slack: float
-) -> IntArray:
-    """For (M, 4) head boxes, the index of the (N, 4) person box each belongs to, or -1 (one-to-one)."""
-    owner = np.full(len(heads), -1, dtype=np.int64)
-    if len(persons) == 0 or len(heads) == 0:
-        return owner
-    p = persons.astype(np.float64)[None, :, :]
-    hc = ((heads[:, :2] + heads[:, 2:]) / 2).astype(np.float64)[:, None, :]
-    pw = np.maximum(p[..., 2] - p[..., 0], 1e-6)
-    ph = np.maximum(p[..., 3] - p[..., 1], 1e-6)
-    inside = (
-        (hc[..., 0] >= p[..., 0] - slack * pw)
-        & (hc[..., 0] <= p[..., 2] + slack * pw)
-        & (hc[..., 1] >= p[..., 1] - HEAD_ABOVE * ph)
-        & (hc[..., 1] <= p[..., 1] + head_fraction * ph)
-    )
-    expected_x = (p[..., 0] + p[..., 2]) / 2
-    expected_y = p[..., 1] + 0.25 * head_fraction * ph
-    dist = np.hypot((hc[..., 0] - expected_x) / pw, (hc[..., 1] - expected_y) / (head_fraction * ph))
-    similarity = np.where(inside, 1.0 / (1.0 + dist), 0.0)
-    pairs, _, _ = assign(similarity, 1e-9)
-    for h, person in pairs:
-        owner[h] = person
-    return owner
 
 
 class NoHelmet:
@@ -71,19 +50,48 @@ class NoHelmet:
     dwell_s = 0.0
     single_frame = SingleFrame()
 
-    def __init__(self, key: str, params: NoHelmetRule, zones: Sequence[WatchedZone], *, tracked: bool = True) -> None:
+    def __init__(
+        self,
+        key: str,
+        params: NoHelmetRule,
+        zones: Sequence[WatchedZone],
+        *,
+        tracked: bool = True,
+        crops: HeadCrops | None = None,
+    ) -> None:
         self.key = key
         self.params = params
         self.zones = list(zones) or [WatchedZone.whole_frame()]
         self.tracked = tracked
+        self.crops = crops
         self.required_labels = frozenset(params.labels) | frozenset(params.helmet_labels + params.no_helmet_labels)
         self._owner: dict[int, tuple[int, float]] = {}  # head track id -> (person track id, last seen)
 
     def reset(self) -> None:
         self._owner.clear()
+        if self.crops is not None:
+            self.crops.reset()
 
     def evaluate(self, ctx: FrameContext) -> list[Violation]:
-        det, p, t = ctx.detections, self.params, ctx.frame.pts
+        det = ctx.detections if self.crops is None else self._with_crop_heads(ctx, self.crops)
+        return self._evaluate(ctx, det)
+
+    def _with_crop_heads(self, ctx: FrameContext, crops: HeadCrops) -> Detections:
+        """The frame's detections without head boxes, plus the heads `crops` finds on the watched people."""
+        det, p, w, h = ctx.detections, self.params, ctx.frame.width, ctx.frame.height
+        body = ~det.has_label(*p.helmet_labels, *p.no_helmet_labels)
+        persons = select(det, p.labels, p.min_confidence) & body
+        if self.tracked:
+            persons &= det.tracker_id >= 0
+        rows = np.flatnonzero(persons)
+        watched = np.zeros(len(rows), dtype=np.bool_)
+        for zone in self.zones:
+            watched |= zone.contains(det[rows], w, h)
+        heads = crops.heads(ctx.frame.image, ctx.frame.pts, det[rows[watched]])
+        return Detections.merge([det[body], conform(heads, det.data)]) if len(heads) else det[body]
+
+    def _evaluate(self, ctx: FrameContext, det: Detections) -> list[Violation]:
+        p, t = self.params, ctx.frame.pts
         persons = np.flatnonzero(select(det, p.labels, p.min_confidence))
         heads = np.flatnonzero(select(det, [*p.helmet_labels, *p.no_helmet_labels], p.min_confidence))
         if heads.size == 0 and p.missing_evidence == "ignore":
@@ -104,18 +112,19 @@ class NoHelmet:
         v_conf = np.where(bare_conf > 0, bare_conf, det.confidence[persons])
         evidence = {int(persons[j]): heads[owner == j] for j in np.flatnonzero(violating)}
         orphans = heads[~owned & bare] if p.orphan_heads else heads[:0]
-        return self._violations(ctx, persons, violating, v_conf, evidence, orphans)
+        return self._violations(ctx, det, persons, violating, v_conf, evidence, orphans)
 
     def _violations(
         self,
         ctx: FrameContext,
+        det: Detections,
         persons: IntArray,
         violating: npt.NDArray[np.bool_],
         v_conf: npt.NDArray[np.float64],
         evidence: dict[int, IntArray],
         orphans: IntArray,
     ) -> list[Violation]:
-        det, w, h = ctx.detections, ctx.frame.width, ctx.frame.height
+        w, h = ctx.frame.width, ctx.frame.height
         bad_persons = det[persons[violating]]
         orphan_ids = self._orphan_subjects(det.tracker_id[orphans])
         centres = (det.xyxy[orphans, :2] + det.xyxy[orphans, 2:]) / 2

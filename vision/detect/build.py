@@ -6,6 +6,9 @@
   `vision.detect.darknet`.
 - `script`: run `EXPORT_PYTHON SCRIPT --out MODELS_DIR/FILE ARGS...` from the repository root (the export env has
   torch + ultralytics; the runtime never imports them).
+- `quantize`: the static int8 QDQ variant of another card's model (built first), calibrated on frames of a clip and
+  refused below its recipe's agreement with that model on held-aside frames (`vision.detect.quantize.build_int8`);
+  the agreement is the build's `note`.
 
 A build whose sha256 differs from the card's is an error (`Sha256MismatchError`) and the file in the models directory
 is left as it was, unless `allow_mismatch` (a different toolchain can give an equally valid file).
@@ -24,10 +27,10 @@ import tempfile
 import zipfile
 from dataclasses import dataclass
 
-from vision.detect.card import DarknetBuild, ModelCard, ScriptBuild
+from vision.detect.card import DarknetBuild, ModelCard, QuantizeBuild, ScriptBuild, load_card
 from vision.detect.darknet import convert_darknet
 from vision.detect.darknet_cfg import patch_yolo_masks
-from vision.detect.errors import BuildError, ModelError
+from vision.detect.errors import BuildError, CardError, ModelError
 from vision.digest import sha256_file
 
 log = logging.getLogger(__name__)
@@ -50,6 +53,7 @@ class BuildResult:
     sha256: str
     skipped: bool  # the file already had the card's sha256
     matches_card: bool | None  # None when the card records no sha256
+    note: str = ""  # e.g. a quantized variant's agreement with its base model
 
 
 def _canonical(name: str) -> str:
@@ -186,8 +190,11 @@ def build_model(
     new = out.with_name(f".{out.stem}.new{out.suffix}")
     out.parent.mkdir(parents=True, exist_ok=True)
     try:
+        note = ""
         if isinstance(card.build, DarknetBuild):
             build_darknet(card.build, new, cache_dir, repo_root / "requirements" / "models.lock")
+        elif isinstance(card.build, QuantizeBuild):
+            note = build_quantized(card, card.build, new, models_dir, repo_root=repo_root, cache_dir=cache_dir)
         else:
             python = export_python or repo_root / ".venv-export" / "bin" / "python"
             build_script(card.build, new, repo_root, python)
@@ -197,7 +204,31 @@ def build_model(
     finally:
         new.unlink(missing_ok=True)
     matches = None if card.sha256 is None else digest == card.sha256
-    return BuildResult(card.name, out, digest, skipped=False, matches_card=matches)
+    return BuildResult(card.name, out, digest, skipped=False, matches_card=matches, note=note)
+
+
+def build_quantized(
+    card: ModelCard, recipe: QuantizeBuild, out: pathlib.Path, models_dir: pathlib.Path, *, repo_root: pathlib.Path,
+    cache_dir: pathlib.Path,
+) -> str:  # fmt: skip
+    """Build the base model if needed, then its int8 copy into `out` (nothing below the recipe's agreement)."""
+    from vision.detect.quantize import build_int8, describe  # local: onnxruntime.quantization only when quantizing
+
+    try:
+        base = load_card(models_dir / f"{recipe.base}.yaml")
+    except CardError as exc:
+        raise BuildError(f"{card.name}: base model {recipe.base}: {exc}") from exc
+    build_model(base, models_dir, repo_root=repo_root, cache_dir=cache_dir)
+    agree = build_int8(base, out, models_dir=models_dir, video=repo_root / recipe.clip,
+                       calibration=recipe.calibration.indices, evaluation=recipe.evaluation.indices,
+                       min_agreement=recipe.min_agreement, iou=recipe.iou)  # fmt: skip
+    recorded = "" if card.agreement is None else f"; the card records {card.agreement:.1%}"
+    if card.agreement is not None and abs(card.agreement - agree.matched_rate) > 0.0005:
+        log.warning("%s: agreement %.4f differs from the card's %.4f", card.name, agree.matched_rate, card.agreement)
+    return (
+        f"agreement with {base.name} on {recipe.evaluation.count} held-aside frames of {recipe.clip}: "
+        f"{describe(agree, recipe.iou)} (min {recipe.min_agreement:.0%}){recorded}"
+    )
 
 
 def check_sha256(path: pathlib.Path, expected: str | None, got: str, *, allow_mismatch: bool) -> None:

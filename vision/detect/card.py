@@ -72,7 +72,44 @@ class ScriptBuild(BaseModel):
     args: list[str] = Field(default_factory=list)
 
 
-Build = Annotated[DarknetBuild | ScriptBuild, Field(discriminator="kind")]
+class FrameSample(BaseModel):
+    """Frames of a video by decode index: `count` frames, every `step`-th from `start`."""
+
+    model_config = ConfigDict(extra="forbid")
+    start: int = Field(default=0, ge=0)
+    step: int = Field(default=1, ge=1)
+    count: int = Field(ge=1)
+
+    @property
+    def indices(self) -> list[int]:
+        return [self.start + i * self.step for i in range(self.count)]
+
+
+class QuantizeBuild(BaseModel):
+    """Static int8 QDQ copy of the `base` card's model (`vision.detect.quantize.build_int8`), calibrated on frames of
+    `clip` and checked against `base` on held-aside frames of it; the build fails below `min_agreement`."""
+
+    model_config = ConfigDict(extra="forbid")
+    kind: Literal["quantize"]
+    base: str = Field(pattern=_NAME, description="the fp32 model's card name (built first)")
+    clip: str = Field(description="video, relative to the repository root")
+    calibration: FrameSample = Field(description="frames the activation ranges are calibrated on")
+    evaluation: FrameSample = Field(description="held-aside frames (none shared with calibration) for the agreement")
+    min_agreement: float = Field(
+        default=0.95, gt=0.0, le=1.0, description="boxes matched one-to-one with the base's (same class), over the "
+        "larger box count, below which the build fails"
+    )  # fmt: skip
+    iou: float = Field(default=0.5, gt=0.0, le=1.0, description="IoU at which two boxes match")
+
+    @model_validator(mode="after")
+    def _held_aside(self) -> QuantizeBuild:
+        shared = sorted(set(self.calibration.indices) & set(self.evaluation.indices))
+        if shared:
+            raise ValueError(f"evaluation frames must be held aside from calibration; both use frames {shared[:5]}")
+        return self
+
+
+Build = Annotated[DarknetBuild | ScriptBuild | QuantizeBuild, Field(discriminator="kind")]
 
 
 class ModelCard(BaseModel):
@@ -92,6 +129,15 @@ class ModelCard(BaseModel):
     source: Source
     sha256: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
     notes: str = ""
+    variant_of: str | None = Field(
+        default=None, pattern=_NAME, description="the model this file is a lower-precision copy of: never chosen for "
+        "a label itself, run in that model's place where the registry's precision says so"
+    )  # fmt: skip
+    precision: Literal["fp32", "int8"] = "fp32"
+    agreement: float | None = Field(
+        default=None, ge=0.0, le=1.0, description="variants: boxes matched with the base model's on the recipe's "
+        "held-aside frames (the build output prints it; recorded with the sha256)"
+    )  # fmt: skip
     build: Build | None = None
 
     @field_validator("input_size", mode="before")
@@ -123,6 +169,16 @@ class ModelCard(BaseModel):
         if not value:
             raise ValueError("maps no class to a label; the model would produce nothing")
         return value
+
+    @model_validator(mode="after")
+    def _variant(self) -> ModelCard:
+        if self.variant_of == self.name:
+            raise ValueError("variant_of: a model cannot be a variant of itself")
+        if isinstance(self.build, QuantizeBuild) and (self.variant_of, self.precision) != (self.build.base, "int8"):
+            raise ValueError(
+                f"a quantize build makes an int8 variant: set variant_of: {self.build.base}, precision: int8"
+            )
+        return self
 
     @model_validator(mode="after")
     def _labels_known(self) -> ModelCard:

@@ -3,23 +3,31 @@
 Only convolutions are quantised (per-channel int8 weights, uint8 activations). The head convolutions — those from
 which the graph output is reachable without passing another Conv — stay float, and so does any decode step after
 them (sigmoid/exp/grid/anchors): box coordinates in pixels do not survive an 8-bit activation scale.
+
+`quantize_file` writes the int8 copy of a model and measures its agreement with the fp32 model on held-aside frames
+(`vision.detect.compare`: boxes matched one-to-one at IoU >= 0.5 with the same class, over the larger box count).
+The `quantize` build recipe (`vision.detect.build`) uses it with frames of the sample clip and refuses a copy below
+the recipe's `min_agreement`; `quantize_model` is the ad-hoc `safewatch models quantize NAME`.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import pathlib
 import statistics
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
+import numpy as np
 import onnx
 from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
 
-from vision.detect.card import ModelCard, dump_card
+from vision.detect.card import ModelCard, dump_card, load_card
 from vision.detect.compare import Agreement, agreement
 from vision.detect.detector import Detector, DetectorOptions
+from vision.detect.errors import BuildError, ImageError
 from vision.digest import sha256_file
 from vision.types import FloatArray, ImageArray
 
@@ -63,6 +71,97 @@ class QuantReport:
     int8_ms: float
 
 
+def frames_at(video: pathlib.Path, indices: Sequence[int]) -> dict[int, ImageArray]:
+    """The RGB frames of `video` at the given decode indices, in one pass."""
+    import av  # local: only calibration decodes video here
+
+    wanted, out = set(indices), {}
+    try:
+        with av.open(str(video)) as container:
+            for i, frame in enumerate(container.decode(video=0)):
+                if i in wanted:
+                    out[i] = np.asarray(frame.to_ndarray(format="rgb24"), dtype=np.uint8)
+                    if len(out) == len(wanted):
+                        break
+    except (OSError, av.FFmpegError) as exc:
+        raise ImageError(f"{video}: cannot decode: {exc}") from None
+    missing = sorted(wanted - set(out))
+    if missing:
+        raise ImageError(f"{video}: has no frames at {missing[:5]}{'…' if len(missing) > 5 else ''}")
+    return out
+
+
+def quantize_file(
+    fp32: Detector, out: pathlib.Path, calibration: Sequence[ImageArray], evaluation: Sequence[ImageArray],
+    *, iou: float = 0.5,
+) -> Agreement:  # fmt: skip
+    """Write the static int8 QDQ copy of `fp32`'s model to `out` (calibrated on `calibration`); its agreement with
+    `fp32` on `evaluation` (frames the calibration has not seen)."""
+    model = onnx.load(str(fp32.path), load_external_data=False)
+    heads = set(head_convs(model))
+    exclude = [n.name for n in model.graph.node if n.name in heads]
+    unnamed = [n for n in model.graph.node if n.op_type == "Conv" and not n.name]
+    if unnamed:
+        log.warning("%d Conv nodes have no name; they cannot be excluded and may be quantised", len(unnamed))
+    quantize_static(
+        str(fp32.path),
+        str(out),
+        _FrameReader(fp32, calibration),
+        quant_format=QuantFormat.QDQ,
+        activation_type=QuantType.QUInt8,
+        weight_type=QuantType.QInt8,
+        per_channel=True,
+        op_types_to_quantize=["Conv"],
+        nodes_to_exclude=exclude,
+    )
+    int8_card = fp32.card.model_copy(update={"file": out.name, "sha256": None, "build": None})
+    int8 = Detector(int8_card, out.parent, fp32.options)
+    return agreement(fp32.detect_batch(list(evaluation)), int8.detect_batch(list(evaluation)), iou)
+
+
+def build_int8(
+    base: ModelCard,
+    out: pathlib.Path,
+    *,
+    models_dir: pathlib.Path,
+    video: pathlib.Path,
+    calibration: Sequence[int],
+    evaluation: Sequence[int],
+    min_agreement: float,
+    iou: float = 0.5,
+) -> Agreement:
+    """The `quantize` build recipe: the int8 copy of `base` (built in `models_dir`) calibrated on the frames of `video`
+    at the `calibration` indices, checked on the held-aside `evaluation` frames. Written to `out` only when the
+    agreement is at least `min_agreement`; otherwise a BuildError and nothing is written (fp32 stays in use)."""
+    shared = sorted(set(calibration) & set(evaluation))
+    if shared:
+        raise BuildError(f"{out.name}: evaluation frames must be held aside from calibration; both use {shared[:5]}")
+    fp32 = Detector(base, models_dir)
+    frames = frames_at(video, [*calibration, *evaluation])
+    tmp = out.with_name(f".{out.stem}.tmp.onnx")
+    try:
+        agree = quantize_file(fp32, tmp, [frames[i] for i in calibration], [frames[i] for i in evaluation], iou=iou)
+        if agree.matched_rate < min_agreement:
+            raise BuildError(
+                f"{out.name}: int8 agrees with {base.name} on only {describe(agree, iou)} of the boxes on "
+                f"{len(evaluation)} held-aside frames of {video.name}, below min_agreement {min_agreement:.0%}: "
+                f"not written, {base.name} (fp32) stays in use"
+            )
+        os.replace(tmp, out)
+    finally:
+        tmp.unlink(missing_ok=True)
+    log.info(
+        "%s: agreement with %s %s on %d held-aside frames", out.name, base.name, describe(agree, iou), len(evaluation)
+    )
+    return agree
+
+
+def describe(agree: Agreement, iou: float = 0.5) -> str:
+    """`282/285 boxes (98.9%) at IoU >= 0.5, same class`."""
+    total = max(agree.reference_boxes, agree.other_boxes)
+    return f"{agree.matched}/{total} boxes ({agree.matched_rate:.1%}) at IoU >= {iou:g}, same class"
+
+
 def _median_ms(detector: Detector, frames: Sequence[ImageArray], repeats: int) -> float:
     times = []
     for _ in range(repeats):
@@ -83,37 +182,27 @@ def quantize_model(
     repeats: int = 2,
 ) -> QuantReport:
     """Write `<name>-int8.onnx` and its card next to the fp32 model; report agreement and latency of both."""
-    fp32 = Detector(card, models_dir, options)
     name = f"{card.name}-int8"
     out = models_dir / f"{name}.onnx"
-    model = onnx.load(str(fp32.path), load_external_data=False)
-    exclude = [n.name for n in model.graph.node if n.name in set(head_convs(model))]
-    unnamed = [n for n in model.graph.node if n.op_type == "Conv" and not n.name]
-    if unnamed:
-        log.warning("%d Conv nodes have no name; they cannot be excluded and may be quantised", len(unnamed))
-    quantize_static(
-        str(fp32.path),
-        str(out),
-        _FrameReader(fp32, calibration),
-        quant_format=QuantFormat.QDQ,
-        activation_type=QuantType.QUInt8,
-        weight_type=QuantType.QInt8,
-        per_channel=True,
-        op_types_to_quantize=["Conv"],
-        nodes_to_exclude=exclude,
-    )
+    existing = models_dir / f"{name}.yaml"
+    if existing.is_file() and load_card(existing).build is not None:
+        raise BuildError(f"{existing} has a build recipe: `safewatch models build {name}` makes that model")
+    fp32 = Detector(card, models_dir, options)
+    agree = quantize_file(fp32, out, calibration, evaluation)
     int8_card = card.model_copy(
         update={
             "name": name,
             "file": out.name,
             "default": False,
+            "variant_of": card.name,
+            "precision": "int8",
+            "agreement": round(agree.matched_rate, 4),
             "sha256": sha256_file(out),
             "build": None,
             "notes": f"static int8 QDQ of {card.name} ({len(calibration)} calibration frames); head convs float",
         }
     )
     int8 = Detector(int8_card, models_dir, options)
-    agree = agreement(fp32.detect_batch(list(evaluation)), int8.detect_batch(list(evaluation)))
     fp32_ms = _median_ms(fp32, evaluation, repeats)
     int8_ms = _median_ms(int8, evaluation, repeats)
     notes = (

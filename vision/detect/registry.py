@@ -1,4 +1,18 @@
-"""The model registry: every card in a models directory, which model provides which label, and loaded detectors."""
+"""The model registry: every card in a models directory, which model provides which label, and loaded detectors.
+
+Precision variants: a card with `variant_of: BASE` (e.g. `coco-yolov3-tiny-int8`, the static int8 QDQ copy of
+`coco-yolov3-tiny`, `precision: int8`) is not a model of its own — it is never chosen for a label — but a way to run
+BASE. `detector(BASE)` loads it instead of BASE's own file when the registry's `precision` asks for it:
+
+- `auto` (default): the int8 variant when the session runs on the CPU only (no accelerator provider) and the variant
+  is built and its card records an agreement with BASE at or above its recipe's `min_agreement` (the build refuses to
+  write it otherwise); else fp32;
+- `int8`: the int8 variant wherever it is built (an error when it is not);
+- `fp32`: always BASE's own file.
+
+The detector keeps BASE's name (rates, metrics and incidents speak of the model, not of its file); `runtime_card`
+says which card and file actually run.
+"""
 
 from __future__ import annotations
 
@@ -6,11 +20,16 @@ import logging
 import pathlib
 import threading
 from dataclasses import dataclass
+from typing import Literal
 
-from vision.detect.card import ModelCard, load_card
+from vision.detect.card import ModelCard, QuantizeBuild, load_card
 from vision.detect.detector import Detector, DetectorOptions
 from vision.detect.errors import CardError, ModelError
+from vision.detect.session import resolve_providers
 from vision.digest import sha256_file
+
+Precision = Literal["auto", "fp32", "int8"]
+CPU = "CPUExecutionProvider"
 
 log = logging.getLogger(__name__)
 
@@ -25,8 +44,9 @@ class ModelStatus:
 class ModelRegistry:
     """Cards from `models_dir/*.yaml`. Invalid cards are kept in `errors` (FILE: field: message lines), not raised."""
 
-    def __init__(self, models_dir: pathlib.Path) -> None:
+    def __init__(self, models_dir: pathlib.Path, precision: Precision = "auto") -> None:
         self.models_dir = models_dir
+        self.precision: Precision = precision
         self.cards: dict[str, ModelCard] = {}
         self.errors: list[str] = []
         self._detectors: dict[tuple[str, DetectorOptions], Detector] = {}
@@ -59,8 +79,8 @@ class ModelRegistry:
         return self.models_dir / self.card(name).file
 
     def providers_of(self, label: str) -> list[str]:
-        """Names of the models whose card maps some class to `label`, default models first."""
-        names = [c.name for c in self.cards.values() if label in c.labels.values()]
+        """Names of the models whose card maps some class to `label`, default models first (variants never)."""
+        names = [c.name for c in self.cards.values() if label in c.labels.values() and c.variant_of is None]
         return sorted(names, key=lambda n: (not self.cards[n].default, n))
 
     def is_built(self, name: str) -> bool:
@@ -81,13 +101,44 @@ class ModelRegistry:
         built = [n for n in candidates if self.is_built(n)]
         return (built or candidates)[0]
 
+    def int8_variant(self, name: str) -> ModelCard | None:
+        """The int8 variant card of `name`, if some card says it is one."""
+        found = [c for c in self.cards.values() if c.variant_of == name and c.precision == "int8"]
+        return min(found, key=lambda c: c.name) if found else None
+
+    def int8_usable(self, variant: ModelCard) -> bool:
+        """Built, and its recorded agreement with the base model meets its recipe's minimum."""
+        gate = variant.build.min_agreement if isinstance(variant.build, QuantizeBuild) else 1.0
+        return self.is_built(variant.name) and variant.agreement is not None and variant.agreement >= gate
+
+    def runtime_card(self, name: str, options: DetectorOptions | None = None) -> ModelCard:
+        """The card whose file `detector(name, options)` runs: `name`'s own or its int8 variant's (module docs)."""
+        card = self.card(name)
+        variant = self.int8_variant(name) if self.precision != "fp32" else None
+        if variant is None:
+            if self.precision == "int8" and card.precision != "int8":
+                log.warning("precision int8: model %s has no int8 variant; running fp32", name)
+            return card
+        if self.precision == "int8":
+            if not self.is_built(variant.name):
+                raise ModelError(
+                    f"precision int8: {variant.name} is not built (`safewatch models build {variant.name}`)"
+                )
+            return variant
+        session = (options or DetectorOptions()).session
+        cpu_only = all(p == CPU for p in resolve_providers(session.providers))
+        return variant if cpu_only and self.int8_usable(variant) else card
+
     def detector(self, name: str, options: DetectorOptions | None = None) -> Detector:
-        """A loaded Detector, cached per (name, options); safe to call from several threads."""
+        """A loaded Detector for the model `name` (its int8 variant's file where `runtime_card` says so, under the
+        name `name`), cached per (name, options); safe to call from several threads."""
         opts = options or DetectorOptions()
         key = (name, opts)
         with self._lock:
             found = self._detectors.get(key)
             if found is None:
-                found = Detector(self.card(name), self.models_dir, opts)
+                card = self.runtime_card(name, opts)
+                card = card if card.name == name else card.model_copy(update={"name": name})
+                found = Detector(card, self.models_dir, opts)
                 self._detectors[key] = found
             return found
