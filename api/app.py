@@ -25,7 +25,20 @@ from api.detect_pool import DetectPool
 from api.errors import install as install_error_handlers
 from api.limits import BodyLimit
 from api.metrics import Metrics
-from api.routers import cameras, detect, events, frames, health, incidents, keys, stats, ui, webhooks, workers
+from api.routers import (
+    cameras,
+    detect,
+    events,
+    frames,
+    health,
+    incidents,
+    keys,
+    mobile,
+    stats,
+    ui,
+    webhooks,
+    workers,
+)
 from api.settings import Settings
 from api.store.db import Store
 from api.webhooks.dispatcher import Dispatcher
@@ -45,6 +58,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     health.router,
     incidents.router,
     keys.router,
+    mobile.router,
     stats.router,
     ui.router,
     webhooks.router,

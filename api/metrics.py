@@ -16,6 +16,10 @@ from the heartbeats in distributed mode.
 
 Fencing: `safewatch_fenced_events_total{camera}` counts the events the store refused because their lease fencing
 token was older than the newest it had seen for the camera (a paused or partitioned former owner; api/consumer.py).
+
+MQTT (`SAFEWATCH_MQTT_URL`, api/mqtt/): `safewatch_mqtt_connected`, `safewatch_mqtt_backlog` (stored events the broker
+has not acknowledged yet), `safewatch_mqtt_events_published_total` / `_resent_total` (again after a reconnect) /
+`_dropped_total` (skipped at `SAFEWATCH_MQTT_BACKLOG_MAX`) and `safewatch_mqtt_status_published_total`.
 """
 
 from __future__ import annotations
@@ -175,6 +179,23 @@ class Metrics:
             buckets=(0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0),
             registry=r,
         )
+        # MQTT (api/mqtt/): events acknowledged by the broker, re-sent after a reconnect, skipped at the backlog bound
+        self.mqtt_connected = Gauge("safewatch_mqtt_connected", "1 while connected to the MQTT broker", registry=r)
+        self.mqtt_published = Counter(
+            "safewatch_mqtt_events_published", "Stored events the MQTT broker acknowledged", registry=r
+        )
+        self.mqtt_resent = Counter(
+            "safewatch_mqtt_events_resent", "Stored events published again after an MQTT reconnect", registry=r
+        )
+        self.mqtt_dropped = Counter(
+            "safewatch_mqtt_events_dropped",
+            "Stored events never published: the MQTT backlog exceeded SAFEWATCH_MQTT_BACKLOG_MAX",
+            registry=r,
+        )
+        self.mqtt_backlog = Gauge(
+            "safewatch_mqtt_backlog", "Stored events not yet acknowledged by the MQTT broker", registry=r
+        )
+        self.mqtt_status = Counter("safewatch_mqtt_status_published", "Retained camera status messages", registry=r)
         if store is not None:
             r.register(_StoreCollector(store))
 

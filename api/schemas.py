@@ -46,7 +46,9 @@ class IncidentOut(BaseModel):
     labels: list[str]
     track_ids: list[int]
     confidence: float
-    snapshot_url: str | None = Field(description="API link of the annotated snapshot (`?raw=1`: the original)")
+    snapshot_url: str | None = Field(
+        description="Signed, expiring link of the annotated snapshot (opens without a key; `&raw=1`: the original)"
+    )
     clip_url: str | None = Field(description="API link of the clip (HTTP Range supported)")
     evidence_sha256: str | None
     keep: bool

@@ -24,6 +24,8 @@ from fastapi import FastAPI
 from api.app import create_app
 from api.consumer import STORE_GROUP
 from api.metrics import Metrics, WorkerSpool
+from api.mqtt.cameras import ConfiguredSites, embedded_reports
+from api.mqtt.publisher import from_settings as mqtt_publisher
 from api.retention import Retention
 from api.settings import Settings
 from api.store.db import Store
@@ -76,6 +78,9 @@ class EmbeddedService:
             batching=BatcherPool() if settings.batching else None,
         )
         self.retention = Retention(settings, self.store, live=self.live_incidents)
+        # SAFEWATCH_MQTT_URL: stored events and camera status to MQTT (reads the store after the commit, own thread)
+        sites = ConfiguredSites(settings.config_dir)
+        self.mqtt = mqtt_publisher(settings, self.store, self.metrics, embedded_reports(self.worker, sites))
         self._pump_stop = threading.Event()
         self._pump = threading.Thread(target=self._pump_metrics, name="metrics-pump", daemon=True)
         self._seen: dict[str, tuple[int, int]] = {}
@@ -102,6 +107,8 @@ class EmbeddedService:
         self.worker.start()
         self._pump.start()
         self.retention.start()
+        if self.mqtt is not None:
+            self.mqtt.start()
 
     def stop_cameras(self, drain_timeout: float = 20.0) -> None:
         """Stop cameras (closing incidents, flushing clips), then wait for the store to apply every event."""
@@ -114,6 +121,8 @@ class EmbeddedService:
             log.warning("shutdown: %d events not yet stored after %.0f s", left, drain_timeout)
         self._pump_stop.set()
         self.retention.stop()
+        if self.mqtt is not None:  # after the drain: the last stored events still go out, then `offline`
+            self.mqtt.stop()
 
     def _backlog(self) -> int:
         try:

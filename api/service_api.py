@@ -18,6 +18,8 @@ import uvicorn
 from api.app import create_app
 from api.distributed import ConfigSync, RedisWorkers
 from api.metrics import Metrics, WorkerSpool
+from api.mqtt.cameras import ConfiguredSites, distributed_reports
+from api.mqtt.publisher import from_settings as mqtt_publisher
 from api.retention import Retention
 from api.settings import Settings
 from api.store.db import Store
@@ -66,11 +68,16 @@ class ApiService:
         self.app = create_app(settings, store=store, metrics=metrics, bus=self.bus, workers=workers)
         self.sync = ConfigSync(settings.config_dir, self.client, settings.redis_prefix, interval_s=sync_interval_s)
         self.retention = Retention(settings, store)
+        # SAFEWATCH_MQTT_URL: stored events and camera status (configured cameras, held per the heartbeats) to MQTT
+        sites = ConfiguredSites(settings.config_dir)
+        self.mqtt = mqtt_publisher(settings, store, metrics, distributed_reports(workers, sites))
 
     def start(self) -> int:
         """Publish the camera configs (returns how many changed) and keep them in sync; start retention."""
         changed = self.sync.start()
         self.retention.start()
+        if self.mqtt is not None:
+            self.mqtt.start()
         return changed
 
     def serve(self) -> None:
@@ -86,6 +93,8 @@ class ApiService:
             self.close()
 
     def close(self) -> None:
+        if self.mqtt is not None:
+            self.mqtt.stop()
         self.retention.stop()
         self.sync.stop()
         self.bus.close()

@@ -8,10 +8,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
+from api.mqtt.broker import BrokerUrl
+from api.mqtt.topics import check_prefix
 from api.webhooks.guard import AllowList
-from pipelines.worker.settings import RuntimeSettings
+from pipelines.worker.settings import MIN_EVIDENCE_KEY_BYTES, RuntimeSettings, key_bytes
 
 
 class Settings(RuntimeSettings):
@@ -26,6 +29,18 @@ class Settings(RuntimeSettings):
     port: int = Field(default=8000, ge=0, le=65535)
     public_base_url: str | None = Field(
         default=None, description="Base URL for links in webhooks (snapshot/clip); default http://<host>:<port>"
+    )
+    link_key: SecretStr | None = Field(
+        default=None,
+        description=f"HMAC key of signed media links (`?exp=…&sig=…`), at least {MIN_EVIDENCE_KEY_BYTES} bytes (hex, "
+        "base64 or text); unset = a random key kept in `<data_dir>/link.key` (0600). Several API processes on "
+        "different data dirs need the same key set here",
+    )
+    link_ttl_s: int = Field(
+        default=7 * 86400,
+        ge=60,
+        le=90 * 86400,
+        description="Lifetime of a signed media link in seconds (default 7 days, at most 90)",
     )
     api_threads: int = Field(
         default=4,
@@ -100,10 +115,59 @@ class Settings(RuntimeSettings):
     sse_max_total: int = Field(default=64, ge=1, description="Open event streams in all; more get 429")
     sse_ping_s: float = Field(default=15.0, gt=0, description="SSE keep-alive comment interval")
 
+    mqtt_url: str = Field(
+        default="",
+        repr=False,  # it may hold a password
+        description="MQTT broker to publish stored events and camera status to: mqtt://user:pass@host:1883, "
+        "mqtts://… for TLS (default port 8883); empty = no MQTT",
+    )
+    mqtt_topic_prefix: str = Field(default="safewatch", description="First topic level(s) of every MQTT topic")
+    mqtt_client_id: str = Field(default="", description="MQTT client id; empty = safewatch-<host>-<pid>")
+    mqtt_ca_file: Path | None = Field(
+        default=None, description="CA bundle that verifies an mqtts:// broker; unset = the system's CAs"
+    )
+    mqtt_keepalive_s: int = Field(default=30, ge=5, le=3600, description="MQTT keep-alive interval")
+    mqtt_backlog_max: int = Field(
+        default=10_000,
+        ge=1,
+        description="Stored events at most waiting for the broker (while it is down); older ones are skipped and "
+        "counted in safewatch_mqtt_events_dropped_total",
+    )
+    mqtt_poll_interval_s: float = Field(default=0.5, gt=0, description="How often the publisher reads new events")
+    mqtt_status_interval_s: float = Field(
+        default=2.0, gt=0, description="How often camera status is checked for changes (published on change)"
+    )
+    mqtt_backoff_max_s: float = Field(default=30.0, gt=0, description="Cap of the reconnect back-off")
+
+    @field_validator("mqtt_url")
+    @classmethod
+    def _valid_mqtt_url(cls, value: str) -> str:
+        if value:
+            BrokerUrl.parse(value)  # the error message shows the URL redacted
+        return value
+
+    @field_validator("mqtt_topic_prefix")
+    @classmethod
+    def _valid_mqtt_prefix(cls, value: str) -> str:
+        return check_prefix(value)
+
     @field_validator("webhook_allow_hosts")
     @classmethod
     def _valid_allow_hosts(cls, value: str) -> str:
         AllowList.parse(value)  # a typo fails at startup, not as refused deliveries later
+        return value
+
+    @field_validator("link_key")
+    @classmethod
+    def _strong_link_key(cls, value: SecretStr | None) -> SecretStr | None:
+        text = value.get_secret_value() if value is not None else ""
+        size, read_as = key_bytes(text) if text else (MIN_EVIDENCE_KEY_BYTES, "")
+        if size < MIN_EVIDENCE_KEY_BYTES:
+            raise PydanticCustomError(
+                "link_key_too_short",
+                "the link key is too short: it needs at least {need} bytes, got {size} ({read_as})",
+                {"need": MIN_EVIDENCE_KEY_BYTES, "size": size, "read_as": read_as},
+            )
         return value
 
     @model_validator(mode="after")

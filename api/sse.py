@@ -21,7 +21,7 @@ from typing import Protocol
 from sqlalchemy import select
 from sse_starlette import ServerSentEvent
 
-from api.links import public_event
+from api.links import public_event, signed_links
 from api.settings import Settings
 from api.store.db import Store
 from api.store.incidents import events_after, last_event_number
@@ -128,7 +128,7 @@ class EventFeed:
             .order_by(IncidentEventRow.number)
             .limit(PAGE)
         )
-        base = self._settings.base_url
+        base = signed_links(self._settings)
         with self._store.read() as session:
             return [
                 FeedEvent(number, kind, site, json.dumps(public_event(payload, base), ensure_ascii=False))
@@ -137,7 +137,7 @@ class EventFeed:
 
     def backlog(self, after: int, sites: Set[str] | None) -> list[FeedEvent]:
         """Up to PAGE stored events after `after` of `sites` (a resuming or lagging stream catching up)."""
-        base = self._settings.base_url
+        base = signed_links(self._settings)
         with self._store.read() as session:
             return [
                 FeedEvent(r.number, r.type, "", json.dumps(public_event(r.payload, base), ensure_ascii=False))

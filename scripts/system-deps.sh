@@ -9,6 +9,8 @@ PKGS=(
   gir1.2-gst-rtsp-server-1.0 python3-gst-1.0 python3-gi   # RTSP test server (runs under /usr/bin/python3)
   gstreamer1.0-tools gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-libav
   redis-server                  # event bus tests when no Redis is running
+  mosquitto                     # MQTT tests: private brokers on free ports (mosquitto, mosquitto_passwd)
+  openssl                       # MQTT TLS test certificates
   chromium chromium-driver      # web UI tests
 )
 missing=()

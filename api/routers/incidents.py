@@ -7,6 +7,10 @@ A long incident's evidence is split into `clip-000.mp4`, `clip-001.mp4`, ... in 
 the stored clip path); the detail lists those on disk with the times and sha256 of the folder's manifest
 (`vision.media.manifest.read_clips`), `clips/{index}.mp4` serves each and `clip.mp4` the first. Every media route
 answers HEAD with the headers of its GET and no body.
+
+The media routes open with a viewer key or with a signed link for that incident (`?exp=…&sig=…`, `api.media_links`,
+`api.deps.media_access`); the list and the detail hand out signed links (`snapshot_url`, `clip_url`, `clips[].url`,
+the events' links and `page_url`), so a browser can show and stream evidence without sending a key.
 """
 
 from __future__ import annotations
@@ -23,8 +27,9 @@ from fastapi.responses import FileResponse
 from sqlalchemy.orm import Session
 
 from api.auth import Principal
-from api.deps import OperatorKey, SettingsDep, StoreDep, ViewerKey
+from api.deps import MediaKey, OperatorKey, SettingsDep, StoreDep, ViewerKey
 from api.jsontypes import Responses
+from api.links import MediaLinks, public_event, signed_links
 from api.schemas import (
     ActionOut,
     ClipOut,
@@ -54,11 +59,15 @@ router = APIRouter(prefix="/v1/incidents", tags=["incidents"])
 
 StatusFilter = Literal["open", "closed", "new", "acknowledged", "resolved", "false_positive"]
 NOT_FOUND: Responses = {404: {"model": Problem, "description": "Unknown incident or missing media"}}
+LINK_REFUSED: Responses = {
+    403: {"model": Problem, "description": "Signed link tampered with, for another incident, incomplete or expired"}
+}
 CLIP_RESPONSES: Responses = {
     200: {"content": {"video/mp4": {}}},
     206: {"description": "Partial content (Range)"},
     416: {"description": "Range not satisfiable (`Content-Range: bytes */size`)"},
     **NOT_FOUND,
+    **LINK_REFUSED,
 }
 Endpoint = TypeVar("Endpoint", bound=Callable[..., FileResponse])
 
@@ -95,19 +104,35 @@ def list_(
     try:
         with store.read() as session:
             rows, next_cursor = list_incidents(session, filters, cursor=cursor, limit=limit)
-            items = [IncidentOut.of(r, settings.base_url) for r in rows]
+            links = signed_links(settings)
+            items = [_signed(IncidentOut.of(r, settings.base_url), links) for r in rows]
     except BadCursor as exc:
         raise HTTPException(status.HTTP_400_BAD_REQUEST, str(exc)) from exc
     return IncidentPage(items=items, next_cursor=next_cursor)
 
 
+def _signed(out: IncidentOut, links: MediaLinks) -> IncidentOut:
+    """`out` with its media links signed."""
+    return out.model_copy(
+        update={
+            "snapshot_url": links.snapshot(out.id) if out.snapshot_url else None,
+            "clip_url": links.clip(out.id) if out.clip_url else None,
+        }
+    )
+
+
 def _detail(session: Session, row: Incident, settings: Settings) -> IncidentDetail:
     base_url, directory = settings.base_url, evidence_dir(settings.media_dir, row.clip_path)
+    links = signed_links(settings)
+    clips = [ClipOut.of(c, base_url, row.id) for c in read_clips(directory)] if directory is not None else []
     return IncidentDetail(
-        **IncidentOut.of(row, base_url).model_dump(),
-        events=[EventOut.of(e, base_url) for e in incident_events(session, row.id)],
+        **_signed(IncidentOut.of(row, base_url), links).model_dump(),
+        events=[
+            EventOut.of(e, base_url).model_copy(update={"event": public_event(e.payload, links)})
+            for e in incident_events(session, row.id)
+        ],
         actions=[ActionOut.of(a) for a in incident_actions(session, row.id)],
-        clips=[ClipOut.of(c, base_url, row.id) for c in read_clips(directory)] if directory is not None else [],
+        clips=[c.model_copy(update={"url": links.clips(row.id, c.index)}) for c in clips],
     )
 
 
@@ -185,10 +210,10 @@ def _get_and_head(path: str, responses: Responses) -> Callable[[Endpoint], Endpo
     return register
 
 
-@_get_and_head("/{incident_id}/snapshot.jpg", {200: {"content": {"image/jpeg": {}}}, **NOT_FOUND})
+@_get_and_head("/{incident_id}/snapshot.jpg", {200: {"content": {"image/jpeg": {}}}, **NOT_FOUND, **LINK_REFUSED})
 def snapshot(
     incident_id: str,
-    key: ViewerKey,
+    key: MediaKey,
     store: StoreDep,
     settings: SettingsDep,
     raw: Annotated[bool, Query(description="The original frame instead of the annotated one")] = False,
@@ -202,7 +227,7 @@ def snapshot(
 
 
 @_get_and_head("/{incident_id}/clip.mp4", CLIP_RESPONSES)
-def clip(incident_id: str, key: ViewerKey, store: StoreDep, settings: SettingsDep) -> FileResponse:
+def clip(incident_id: str, key: MediaKey, store: StoreDep, settings: SettingsDep) -> FileResponse:
     """The evidence clip (the first of a long incident's clips). Supports `Range: bytes=…` (206 + Content-Range; 416
     when unsatisfiable)."""
     return FileResponse(_media(store, settings, key, incident_id, "clip"), media_type="video/mp4")
@@ -212,7 +237,7 @@ def clip(incident_id: str, key: ViewerKey, store: StoreDep, settings: SettingsDe
 def clip_at(
     incident_id: str,
     index: Annotated[int, PathParam(ge=0, description="The clip's `index` in the incident detail's `clips`")],
-    key: ViewerKey,
+    key: MediaKey,
     store: StoreDep,
     settings: SettingsDep,
 ) -> FileResponse:

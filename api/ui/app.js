@@ -13,7 +13,7 @@ const NEAR_PX = 8;
 
 const $ = (id) => document.getElementById(id);
 const state = {
-  cameras: [], tab: "incidents", thumbs: new Map(), incSig: "", errorFrom: null,
+  cameras: [], tab: "incidents", incSig: "", errorFrom: null,
   polling: false, again: false, // incident polling: one request in flight, at most one queued
 };
 const ed = { camera: null, etag: null, zones: [], selected: -1, drawing: null, drag: null, image: null, dirty: false };
@@ -115,33 +115,29 @@ function badge(text) {
   return el("span", { className: `badge ${text}`, textContent: text.replace("_", " ") });
 }
 
-/** Snapshot as a blob URL (an <img> cannot send the key header); one fetch per incident, cached. */
-function thumbnail(id) {
-  if (!state.thumbs.has(id)) {
-    const url = api(`v1/incidents/${ids(id)}/snapshot.jpg`, { raw: true })
-      .then((res) => res.blob())
-      .then((blob) => URL.createObjectURL(blob));
-    url.catch(() => state.thumbs.delete(id));
-    state.thumbs.set(id, url);
-  }
-  return state.thumbs.get(id);
+/** A signed media link of the API (`?exp=…&sig=…`: opens without the key header, so <img>, <video> and new tabs can
+ * load it and the browser streams clips with Range) on this page's server, whatever host the API put in it. */
+function sameServer(url) {
+  const at = url.search(/\/(v1|ui)\//);
+  return at < 0 ? url : new URL(url.slice(at + 1), API_BASE).href;
 }
 
-async function openMedia(path) {
-  try {
-    const blob = await (await api(path, { raw: true })).blob();
-    window.open(URL.createObjectURL(blob), "_blank");
-  } catch (err) {
-    showError(err);
-  }
+/** The mobile incident page, signed like the incident's media (the signature covers all of one incident's links). */
+function pageLink(inc) {
+  const media = inc.snapshot_url ?? inc.clip_url;
+  return media ? new URL(`ui/i/${ids(inc.id)}${new URL(sameServer(media)).search}`, API_BASE).href : null;
+}
+
+function openMedia(url) {
+  window.open(sameServer(url), "_blank");
 }
 
 /** A long incident's evidence is several clips: the first click lists them (one button each); one clip opens at once. */
 async function showClips(id, button) {
   try {
-    const { clips } = await api(`v1/incidents/${ids(id)}`);
-    if (clips.length <= 1) return openMedia(`v1/incidents/${ids(id)}/clip.mp4`);
-    const open = (c) => () => openMedia(`v1/incidents/${ids(id)}/clips/${c.index}.mp4`);
+    const { clips, clip_url: first } = await api(`v1/incidents/${ids(id)}`);
+    if (clips.length <= 1) return openMedia(first);
+    const open = (c) => () => openMedia(c.url);
     const label = (c) => `Clip ${c.index + 1}/${clips.length}`;
     button.replaceWith(...clips.map((c) => el("button", { type: "button", textContent: label(c), onclick: open(c) })));
   } catch (err) {
@@ -151,7 +147,10 @@ async function showClips(id, button) {
 
 function incidentRow(inc, names) {
   const img = el("img", { alt: inc.snapshot_url ? "snapshot" : "no snapshot" });
-  if (inc.snapshot_url) thumbnail(inc.id).then((url) => (img.src = url), () => (img.alt = "snapshot unavailable"));
+  if (inc.snapshot_url) {
+    img.onerror = () => (img.alt = "snapshot unavailable");
+    img.src = sameServer(inc.snapshot_url);
+  }
   const actions = el("div", { className: "actions" });
   for (const [action, label] of ACTIONS) {
     const button = el("button", { type: "button", textContent: label, onclick: () => handleIncident(inc.id, action) });
@@ -162,6 +161,13 @@ function incidentRow(inc, names) {
     const clip = el("button", { type: "button", textContent: "Clip" });
     clip.onclick = () => showClips(inc.id, clip);
     actions.append(clip);
+  }
+  const page = pageLink(inc);
+  if (page) {
+    const open = el("button", { type: "button", textContent: "Page 详情" });
+    open.dataset.page = page;
+    open.onclick = () => window.open(page, "_blank"); // this tab's key goes along (sessionStorage is copied)
+    actions.append(open);
   }
   const row = el(
     "tr",
@@ -181,13 +187,6 @@ function incidentRow(inc, names) {
 function renderIncidents(items) {
   const names = new Map(state.cameras.map((c) => [c.id, c.name]));
   $("inc-rows").replaceChildren(...items.map((inc) => incidentRow(inc, names)));
-  const shown = new Set(items.map((i) => i.id));
-  for (const [id, url] of state.thumbs) {
-    if (!shown.has(id)) {
-      state.thumbs.delete(id);
-      url.then(URL.revokeObjectURL, () => {});
-    }
-  }
 }
 
 async function refreshIncidents() {

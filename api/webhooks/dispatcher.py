@@ -21,6 +21,7 @@ import socket
 
 import httpx
 
+from api.links import signed_links
 from api.metrics import Metrics
 from api.settings import Settings
 from api.store.db import Store
@@ -96,7 +97,7 @@ class Dispatcher:
 
     async def _send(self, client: httpx.AsyncClient, c: Claimed) -> Outcome:
         try:
-            body = render(c.format, c.payload, self.settings.base_url)
+            body = render(c.format, c.payload, signed_links(self.settings))
             headers = delivery_headers(c.secret, body, c.event_key)
             code = await self._post(client, c.url, body, headers)
         except (RefusedUrl, UnresolvedHost, httpx.HTTPError, httpx.InvalidURL, OSError, ValueError) as exc:

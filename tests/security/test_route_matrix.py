@@ -73,7 +73,11 @@ TABLE: dict[tuple[str, str], Row] = {
     ("POST", WEBHOOK + "/deliveries/{delivery_id}/redrive"): Row("admin", 404),  # no such dead letter
     ("POST", WEBHOOK + "/redrive"): Row("admin", 200, south=404),
     ("GET", "/v1/workers"): Row("viewer", 200),
+    ("GET", "/ui/i/{incident_id}"): Row("viewer", 200, south=404),  # the mobile incident page
 }
+# What a signed link (`?exp=…&sig=…` for the target incident, no key) opens: these; every other route answers it as
+# it answers no key at all.
+SIGNED = {INCIDENT + "/snapshot.jpg", INCIDENT + "/clip.mp4", INCIDENT + "/clips/{index}.mp4", "/ui/i/{incident_id}"}
 # Public and outside the OpenAPI document: its viewers and the web UI's static files.
 PUBLIC_PAGES = ("/openapi.json", "/docs", "/redoc", "/ui/")
 
@@ -200,6 +204,28 @@ def test_route_status(seeded: Seeded, method: str, path: str) -> None:
             with seeded.svc.client(key) as http:
                 got[(role, scoped, target)] = _status(http, _request(seeded, method, path, target))
             want[(role, scoped, target)] = expected(row, role, scoped, target)
+    assert got == want
+
+
+def _signature(seeded: Seeded, target: str) -> str:
+    """`exp=…&sig=…` of `target`'s incident, as the API hands it out."""
+    with seeded.svc.client(seeded.svc.admin_key) as http:
+        url = http.get(f"/v1/incidents/{seeded.incidents[target]}").json()["snapshot_url"]
+    return str(url).split("?", 1)[1]
+
+
+def test_a_signed_link_opens_only_its_incidents_media(seeded: Seeded) -> None:
+    got, want = {}, {}
+    signatures = {site: _signature(seeded, site) for site in SITES}
+    for method, path in sorted(TABLE):
+        for target in SITES:
+            request = _request(seeded, method, path, target)
+            request["url"] += ("&" if "?" in request["url"] else "?") + signatures[target]
+            with seeded.svc.client() as http:
+                got[(method, path, target)] = _status(http, request)
+            want[(method, path, target)] = (
+                200 if path in SIGNED else expected(TABLE[(method, path)], "none", False, target)
+            )
     assert got == want
 
 

@@ -111,7 +111,7 @@ def test_detail_lists_every_clip_with_sha256_and_times(
     previous_end: float | None = None
     for clip in clips:
         i = clip["index"]
-        assert clip["url"] == f"{BASE}/v1/incidents/{incident}/clips/{i}.mp4"
+        assert clip["url"].startswith(f"{BASE}/v1/incidents/{incident}/clips/{i}.mp4?exp=")  # signed
         data = closed.http.get(f"/v1/incidents/{incident}/clips/{i}.mp4", headers=closed.viewer).content
         assert clip["sha256"] == hashlib.sha256(data).hexdigest() == manifest["files"][f"clip-{i:03d}.mp4"]["sha256"]
         assert abs(clip["duration_s"] - _duration_s(data, tmp_path)) <= FRAME_S + 1e-6
@@ -204,10 +204,11 @@ def test_an_open_incident_lists_the_clips_written_so_far(
         assert api.http.get(f"/v1/incidents/{incident}", headers=api.viewer).json()["status"] == "open"
         clips = _clips(api, incident)
         if written:
+            assert clips[0]["url"].startswith(f"{BASE}/v1/incidents/{incident}/clips/0.mp4?exp=")  # signed
             assert clips == [
                 {
                     "index": 0,
-                    "url": f"{BASE}/v1/incidents/{incident}/clips/0.mp4",
+                    "url": clips[0]["url"],
                     "start_offset_s": None,
                     "duration_s": None,
                     "sha256": None,

@@ -113,8 +113,8 @@ def test_snapshot_annotated_and_raw(
     raw = client.get("/v1/incidents/inc-4/snapshot.jpg?raw=1", headers=h)
     assert raw.content == (repo_root / "sample_media" / "person_multi_det.jpg").read_bytes()
     detail = client.get("/v1/incidents/inc-4", headers=h).json()
-    assert detail["snapshot_url"] == "http://safewatch.test/v1/incidents/inc-4/snapshot.jpg"
-    assert detail["events"][1]["event"]["clip_url"] == "http://safewatch.test/v1/incidents/inc-4/clip.mp4"
+    assert detail["snapshot_url"].startswith("http://safewatch.test/v1/incidents/inc-4/snapshot.jpg?exp=")  # signed
+    assert detail["events"][1]["event"]["clip_url"].startswith("http://safewatch.test/v1/incidents/inc-4/clip.mp4?exp=")
     assert client.get("/v1/incidents/inc-3/snapshot.jpg", headers=h).status_code == 404  # outside media root
     assert client.get("/v1/incidents/inc-2/clip.mp4", headers=h).status_code == 404
     assert client.get("/v1/incidents/nope/clip.mp4", headers=h).status_code == 404
