@@ -15,6 +15,7 @@ from fastapi.routing import APIRoute, iter_route_contexts
 from fastapi.testclient import TestClient
 
 from api.auth import RequireRole, Role
+from api.deps import media_access
 from api.store.incidents import apply_event
 from tests.api.conftest import auth, make_event, store_of
 
@@ -24,7 +25,11 @@ PUBLIC = {"/healthz", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc
 
 
 def _required_role(route: APIRoute) -> Role | None:
-    found = {dep.call.role for dep in route.dependant.dependencies if isinstance(dep.call, RequireRole)}
+    """The role a route requires: a `RequireRole` dependency, or `media_access` (a viewer key, or a signed link for
+    the one incident; tests/security/test_signed_links.py attacks the signed half)."""
+    deps = route.dependant.dependencies
+    found = {dep.call.role for dep in deps if isinstance(dep.call, RequireRole)}
+    found |= {Role.viewer for dep in deps if dep.call is media_access}
     assert len(found) <= 1, f"{route.path}: more than one role requirement"
     return found.pop() if found else None
 
