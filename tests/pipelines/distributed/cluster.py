@@ -4,6 +4,7 @@ test_fencing_pause.py): start them with logs, stop them, read what they publishe
 from __future__ import annotations
 
 import json
+import os
 import signal
 import sqlite3
 import subprocess
@@ -57,6 +58,30 @@ class Cluster:
     db: Path
     key: str = ""  # a viewer API key (GET /metrics)
     procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+
+    @classmethod
+    def with_api(cls, tmp: Path, redis_url: str, prefix: str, data: Path, cfg: Path, port: int) -> Cluster:
+        """A cluster on Redis `redis_url`/`prefix` with the store in `data`, a viewer key in it, and `safewatch api`
+        (cameras from `cfg`) started on `port`; start the workers with `start`."""
+        from api.store.db import Store  # the test process opens the store the API process will use
+        from api.store.keys import create_key
+
+        env = {
+            **os.environ,
+            "SAFEWATCH_REDIS_URL": redis_url,
+            "SAFEWATCH_REDIS_PREFIX": prefix,
+            "SAFEWATCH_DATA_DIR": str(data),
+            "SAFEWATCH_MODELS_DIR": str(ROOT / "models"),
+            "SAFEWATCH_WEBHOOK_DISPATCHER": "false",
+            "OMP_NUM_THREADS": "1",
+        }
+        cluster = cls(tmp, env, data / "safewatch.db")
+        store = Store(f"sqlite:///{cluster.db}")
+        with store.session() as session:
+            _row, cluster.key = create_key(session, role="viewer", name="test")
+        store.dispose()
+        cluster.start("api", "api", "--config-dir", str(cfg), "--port", str(port), "--sync-interval", "0.5")
+        return cluster
 
     def start(self, name: str, *args: str, env: dict[str, str] | None = None) -> None:
         """`safewatch <args>` as process `name` (log in `<tmp>/<name>.log`); `env` overrides some variables."""

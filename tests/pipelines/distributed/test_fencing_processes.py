@@ -21,7 +21,6 @@ per-person `intrusion` incidents (so the former owner has events in hand).
 from __future__ import annotations
 
 import json
-import os
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -35,13 +34,11 @@ import pytest
 import redis
 import yaml
 
-from api.store.db import Store
-from api.store.keys import create_key
 from pipelines.distributed.leases import read_heartbeats
 from pipelines.incidents.manager import ManagerState
 from pipelines.incidents.snapshot import Phase
 from tests.fixtures.redis import RedisNamespace, free_port
-from tests.pipelines.distributed.cluster import ROOT, Cluster, Key, busy_camera_yaml
+from tests.pipelines.distributed.cluster import Cluster, Key, busy_camera_yaml
 from tests.pipelines.distributed.partition import LinkCutter
 
 pytestmark = [pytest.mark.redis, pytest.mark.slow]
@@ -81,22 +78,8 @@ def env(redis_ns: RedisNamespace, tmp_path: Path, sample_clip: Path) -> Iterator
     )  # fmt: skip
     camera["rules"].append({"type": "exit_blocked", "zones": ["fire_lane"], "dwell_seconds": 3})
     (cfg / f"{CAMERA}.yaml").write_text(yaml.safe_dump(camera, sort_keys=False))
-    environ = {
-        **os.environ,
-        "SAFEWATCH_REDIS_URL": redis_ns.url,
-        "SAFEWATCH_REDIS_PREFIX": redis_ns.prefix,
-        "SAFEWATCH_DATA_DIR": str(data),
-        "SAFEWATCH_MODELS_DIR": str(ROOT / "models"),
-        "SAFEWATCH_WEBHOOK_DISPATCHER": "false",
-        "OMP_NUM_THREADS": "1",
-    }
-    c = Cluster(tmp_path, environ, data / "safewatch.db")
-    store = Store(f"sqlite:///{c.db}")
-    with store.session() as session:
-        _row, c.key = create_key(session, role="viewer", name="test")
-    store.dispose()
     port = free_port()
-    c.start("api", "api", "--config-dir", str(cfg), "--port", str(port), "--sync-interval", "0.5")
+    c = Cluster.with_api(tmp_path, redis_ns.url, redis_ns.prefix, data, cfg, port)
     client = redis.Redis.from_url(redis_ns.url, decode_responses=True)
     try:
         yield _Env(c, f"http://127.0.0.1:{port}", redis_ns.prefix, redis_ns.url, client)

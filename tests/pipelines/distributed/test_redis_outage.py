@@ -15,7 +15,6 @@ hand-over at the clean stop re-takes a lease that lapsed during the outage befor
 
 from __future__ import annotations
 
-import os
 import signal
 import sqlite3
 import time
@@ -30,11 +29,9 @@ import httpx
 import pytest
 import redis
 
-from api.store.db import Store
-from api.store.keys import create_key
 from pipelines.incidents.manager import ManagerState
 from tests.fixtures.redis import RedisNamespace, RedisServer, free_port
-from tests.pipelines.distributed.cluster import ROOT, Cluster, Key, busy_camera_yaml
+from tests.pipelines.distributed.cluster import Cluster, Key, busy_camera_yaml
 
 PREFIX = "swoutage"
 WORKERS = ("w0", "w1")
@@ -51,22 +48,8 @@ def cluster(redis_server_factory: Callable[..., RedisServer], tmp_path: Path, sa
     data.mkdir()
     for cam in CAMERAS:
         (cfg / f"{cam}.yaml").write_text(busy_camera_yaml(cam, sample_clip))
-    env = {
-        **os.environ,
-        "SAFEWATCH_REDIS_URL": server.url,
-        "SAFEWATCH_REDIS_PREFIX": PREFIX,
-        "SAFEWATCH_DATA_DIR": str(data),
-        "SAFEWATCH_MODELS_DIR": str(ROOT / "models"),
-        "SAFEWATCH_WEBHOOK_DISPATCHER": "false",
-        "OMP_NUM_THREADS": "1",
-    }
-    c = Cluster(tmp_path, env, data / "safewatch.db")
-    store = Store(f"sqlite:///{c.db}")
-    with store.session() as session:
-        _row, c.key = create_key(session, role="viewer", name="test")
-    store.dispose()
     port = free_port()
-    c.start("api", "api", "--config-dir", str(cfg), "--port", str(port), "--sync-interval", "0.5")
+    c = Cluster.with_api(tmp_path, server.url, PREFIX, data, cfg, port)
     for w in WORKERS:
         c.start(w, "worker", "--worker-id", w, "--lease-ttl", str(LEASE_TTL_S), "--poll", "0.5",
                 "--events-log", str(tmp_path / f"{w}-events.jsonl"))  # fmt: skip
