@@ -15,7 +15,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import Literal
 
-from pipelines.camera.detect_stage import WHOLE_FRAME_RULES
 from pipelines.camera.evidence import EvidenceRecorder, UrlFor
 from pipelines.camera.pipeline import CameraPipeline, EventSink, FrameDetector, ModelSlot
 from pipelines.config.camera import CameraConfig
@@ -149,10 +148,10 @@ def _crop_detectors(
     options: DetectorOptions | None,
 ) -> dict[str, CropDetector]:
     """Per model name, the crop runner of `regions` mode; none in `full` mode and none for a model that serves a
-    rule reading whole frames (`WHOLE_FRAME_RULES`)."""
+    rule reading whole frames (`Rule.reads_whole_frame`)."""
     if camera.detect.mode != "regions":
         return {}
-    whole = {label for r in rules.rules if r.type in WHOLE_FRAME_RULES for label in r.required_labels}
+    whole = {label for r in rules.rules if r.reads_whole_frame for label in r.required_labels}
     out = {}
     for name in names:
         if whole & set(registry.card(name).labels.values()):

@@ -38,9 +38,6 @@ from vision.types import Detections, Frame
 
 log = logging.getLogger(__name__)
 
-#: Rule types that read whole frames; their models never run on crops. (A fact that belongs on the rule:
-#: `Rule.needs_every_frame` says something else — line crossing needs every frame, but crops serve it.)
-WHOLE_FRAME_RULES = frozenset({"smoke_fire"})
 #: A stationary box must lie this many pixels inside a window to count as looked at.
 COVER_MARGIN_PX = 2.0
 

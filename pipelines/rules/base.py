@@ -90,6 +90,12 @@ class Rule(Protocol):
         ...
 
     @property
+    def reads_whole_frame(self) -> bool:
+        """True when the rule judges whole frames rather than objects (smoke has no clean box): the models serving
+        it never run on motion-region crops."""
+        ...
+
+    @property
     def uses_static_scene(self) -> bool:
         """True when the rule reads `FrameContext.static_mask` (the pipeline then runs the static-scene model)."""
         ...

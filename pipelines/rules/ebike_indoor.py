@@ -17,6 +17,7 @@ from pipelines.rules.common import WatchedZone, ZonePresence
 class EbikeIndoor(ZonePresence):
     type = "ebike_indoor"
     needs_every_frame = False
+    reads_whole_frame = False
     uses_static_scene = False
     dwell_s = 0.0
     single_frame = SingleFrame()

@@ -53,6 +53,7 @@ class _Static:
 class ExitBlocked:
     type = "exit_blocked"
     needs_every_frame = False
+    reads_whole_frame = False
     single_frame = SingleFrame(
         still={"dwell_seconds": 0.0},
         note="dwell_seconds ignored; static-scene evidence needs video, only detected obstacles count",

@@ -16,6 +16,7 @@ from pipelines.rules.common import WatchedZone, ZonePresence
 class Intrusion(ZonePresence):
     type = "intrusion"
     needs_every_frame = False
+    reads_whole_frame = False
     uses_static_scene = False
     dwell_s = 0.0
     single_frame = SingleFrame()

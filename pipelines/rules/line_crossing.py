@@ -36,6 +36,7 @@ class _Last:
 class LineCrossing:
     type = "line_crossing"
     needs_every_frame = True  # a crossing needs the positions on both sides of the line
+    reads_whole_frame = False
     uses_static_scene = False
     dwell_s = 0.0
     single_frame = SingleFrame(

@@ -20,6 +20,7 @@ from pipelines.rules.common import DwellTimer, WatchedZone, select, subject_viol
 class Loitering:
     type = "loitering"
     needs_every_frame = False
+    reads_whole_frame = False
     uses_static_scene = False
     single_frame = SingleFrame(
         evaluated=False, note="not evaluated: loitering needs one track's dwell time over many frames"

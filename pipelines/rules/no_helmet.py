@@ -46,6 +46,7 @@ OWNER_MEMORY_S = 10.0
 class NoHelmet:
     type = "no_helmet"
     needs_every_frame = False
+    reads_whole_frame = False
     uses_static_scene = False
     dwell_s = 0.0
     single_frame = SingleFrame()

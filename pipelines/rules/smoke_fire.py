@@ -34,6 +34,7 @@ class _Window:
 class SmokeFire:
     type = "smoke_fire"
     needs_every_frame = True  # faint smoke may not pass the motion gate's change threshold
+    reads_whole_frame = True  # smoke and fire have no clean box: its model sees whole frames
     uses_static_scene = False
     dwell_s = 0.0
     single_frame = SingleFrame(still={"k": 1, "n": 1}, note="k-of-n vote reduced to this frame")
