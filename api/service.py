@@ -36,6 +36,7 @@ from pipelines.camera.assemble import EvidenceOptions
 from pipelines.camera.sinks import BusSink
 from pipelines.worker.camera_worker import CameraWorker
 from pipelines.worker.data_dir import prepare_data_dir
+from pipelines.worker.evidence_chain import open_chain
 from vision.detect.batcher import BatcherPool
 from vision.detect.registry import ModelRegistry
 
@@ -53,7 +54,8 @@ class EmbeddedService:
             prefix=settings.redis_prefix,
             spool_max_bytes=settings.spool_max_bytes,
         )
-        self.registry = ModelRegistry(settings.models_dir)
+        self.registry = ModelRegistry(settings.models_dir, precision=settings.precision)
+        self.chain = open_chain(settings, "main")  # manifests of its cameras and tombstones of its retention
         self.store = Store(settings.database_url)
         self.metrics = Metrics(self.store)
         if isinstance(self.bus, RedisStreamBus):  # with SAFEWATCH_REDIS_URL this process spools events too
@@ -71,13 +73,13 @@ class EmbeddedService:
             settings.config_dir,
             self.registry,
             [BusSink(self.bus)],
-            evidence=EvidenceOptions(media_root=settings.media_dir, key=settings.signing_key),
+            evidence=EvidenceOptions(media_root=settings.media_dir, key=settings.signing_key, chain=self.chain),
             realtime_files=realtime_files,
             loop_files=realtime_files,
             on_inference=self.metrics.observe_inference,
             batching=BatcherPool() if settings.batching else None,
         )
-        self.retention = Retention(settings, self.store, live=self.live_incidents)
+        self.retention = Retention(settings, self.store, live=self.live_incidents, chain=self.chain)
         # SAFEWATCH_MQTT_URL: stored events and camera status to MQTT (reads the store after the commit, own thread)
         sites = ConfiguredSites(settings.config_dir)
         self.mqtt = mqtt_publisher(settings, self.store, self.metrics, embedded_reports(self.worker, sites))

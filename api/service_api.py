@@ -3,7 +3,8 @@
 It consumes the Redis event stream into the store (`Settings.database_url`; PostgreSQL when several API processes
 share it), answers `GET /v1/workers` and the worker gauges of `/metrics` from the workers' heartbeats, and mirrors
 the camera config directory into Redis for the workers (at start, then whenever a file changes — which is what
-`PUT/DELETE /v1/cameras` do). It owns the store, so it runs retention (`api/retention.py`): the workers write
+`PUT/DELETE /v1/cameras` do), and raises camera_offline for cameras no worker holds (api/unheld.py). It owns the
+store, so it runs retention (`api/retention.py`): the workers write
 evidence to the media root they share with it (`SAFEWATCH_MEDIA_ROOT`), it serves and deletes it.
 """
 
@@ -23,10 +24,13 @@ from api.mqtt.publisher import from_settings as mqtt_publisher
 from api.retention import Retention
 from api.settings import Settings
 from api.store.db import Store
+from api.unheld import UnheldCameras
 from pipelines.bus.factory import make_bus
 from pipelines.bus.redis_client import RedisUnavailable, connect
+from pipelines.config.source import DirConfigSource
 from pipelines.distributed.leases import read_heartbeats
 from pipelines.worker.data_dir import prepare_data_dir
+from pipelines.worker.evidence_chain import open_chain
 from pipelines.worker.runtime import NO_REDIS, StartupError
 
 log = logging.getLogger(__name__)
@@ -67,7 +71,11 @@ class ApiService:
         )
         self.app = create_app(settings, store=store, metrics=metrics, bus=self.bus, workers=workers)
         self.sync = ConfigSync(settings.config_dir, self.client, settings.redis_prefix, interval_s=sync_interval_s)
-        self.retention = Retention(settings, store)
+        self.retention = Retention(settings, store, chain=open_chain(settings, "main"))  # tombstones of retention
+        # camera_offline for cameras no worker holds (one API process raises it, under a Redis lock: api/unheld.py)
+        self.unheld = UnheldCameras(
+            self.client, settings.redis_prefix, DirConfigSource(settings.config_dir).cameras, self.bus
+        )
         # SAFEWATCH_MQTT_URL: stored events and camera status (configured cameras, held per the heartbeats) to MQTT
         sites = ConfiguredSites(settings.config_dir)
         self.mqtt = mqtt_publisher(settings, store, metrics, distributed_reports(workers, sites))
@@ -76,6 +84,7 @@ class ApiService:
         """Publish the camera configs (returns how many changed) and keep them in sync; start retention."""
         changed = self.sync.start()
         self.retention.start()
+        self.unheld.start()
         if self.mqtt is not None:
             self.mqtt.start()
         return changed
@@ -96,6 +105,7 @@ class ApiService:
         if self.mqtt is not None:
             self.mqtt.stop()
         self.retention.stop()
+        self.unheld.stop()
         self.sync.stop()
         self.bus.close()
         self.client.close()

@@ -13,6 +13,8 @@ from typing import TypeVar
 from pydantic import ValidationError
 
 from pipelines.worker.settings import RuntimeSettings
+from vision.detect.precision import PRECISIONS
+from vision.detect.registry import ModelRegistry
 
 S = TypeVar("S", bound=RuntimeSettings)
 
@@ -23,6 +25,7 @@ FLAGS = {
     "port": "--port",
     "data_dir": "--data-dir",
     "models_dir": "--models-dir",
+    "precision": "--precision",
     "redis_prefix": "--redis-prefix",
 }
 
@@ -49,6 +52,16 @@ def add_models_dir_flag(p: argparse.ArgumentParser) -> None:
     )
 
 
+def add_precision_flag(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--precision",
+        choices=PRECISIONS,
+        default=None,
+        help="auto: a model's int8 variant on CPU, fp32 on GPUs; fp32: always the fp32 model; int8: the int8 variant "
+        "(default: $SAFEWATCH_PRECISION or auto)",
+    )
+
+
 def add_redis_prefix_flag(p: argparse.ArgumentParser) -> None:
     p.add_argument("--redis-prefix", default=None, help="Redis key prefix (env SAFEWATCH_REDIS_PREFIX; safewatch)")
 
@@ -68,3 +81,9 @@ def read_settings(cls: type[S], args: argparse.Namespace, **values: object) -> S
 def models_dir(args: argparse.Namespace) -> pathlib.Path:
     """--models-dir, else `SAFEWATCH_MODELS_DIR`, else ./models (`RuntimeSettings.models_dir`)."""
     return read_settings(RuntimeSettings, args).models_dir
+
+
+def model_registry(args: argparse.Namespace) -> ModelRegistry:
+    """The model registry on `models_dir(args)` at --precision, else `SAFEWATCH_PRECISION`, else auto."""
+    settings = read_settings(RuntimeSettings, args)
+    return ModelRegistry(settings.models_dir, precision=settings.precision)

@@ -16,13 +16,12 @@ from typing import Any
 
 import cv2
 
-from cli.common import add_models_dir_flag, models_dir
+from cli.common import add_models_dir_flag, add_precision_flag, model_registry
 from pipelines.camera.assemble import PipelineConfigError
 from pipelines.camera.single_frame import detect_files, load_detectors
 from pipelines.config.camera import CameraConfig, ConfigError, load_camera_config
 from vision.detect.detector import Detector
 from vision.detect.errors import DetectError
-from vision.detect.registry import ModelRegistry
 from vision.media.annotate import draw_detections
 
 Entry = dict[str, Any]
@@ -63,7 +62,7 @@ def _table(results: list[Entry]) -> str:
 
 
 def cmd_detect(args: argparse.Namespace) -> int:
-    reg = ModelRegistry(models_dir(args))
+    reg = model_registry(args)
     camera = None
     try:
         if args.camera is not None:
@@ -104,4 +103,5 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--camera", type=pathlib.Path, metavar="FILE.yaml", help="apply this camera's zones and rules (violations)"
     )
     add_models_dir_flag(p)
+    add_precision_flag(p)
     p.set_defaults(func=cmd_detect)

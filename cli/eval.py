@@ -30,7 +30,7 @@ import pathlib
 import sys
 from typing import Any
 
-from cli.common import add_models_dir_flag, models_dir
+from cli.common import add_models_dir_flag, add_precision_flag, model_registry
 from pipelines.camera.assemble import PipelineConfigError
 from pipelines.config.yaml_io import ConfigError
 from pipelines.evaluation import report
@@ -149,7 +149,7 @@ def cmd_eval_episodes(args: argparse.Namespace) -> int:
         swept = parse_sweep(args.sweep) if args.sweep else None
         variants = [fixed] + ([[*fixed, (swept[0], v)] for v in swept[1]] if swept is not None else [])
         check_overrides(sets, variants)
-        reg = ModelRegistry(models_dir(args))
+        reg = model_registry(args)
         cache: ReplayCache = {}
         ev = evaluate(sets, reg, tolerance=args.tolerance, overrides=fixed, threads=args.threads, cache=cache,
                       on_clip=_progress)  # fmt: skip
@@ -184,7 +184,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         return _err("safewatch eval: --frames and --step must be >= 1")
     if args.conf is not None and not 0.0 <= args.conf <= 1.0:
         return _err(f"safewatch eval: --conf must be within [0, 1], got {args.conf}")
-    reg = ModelRegistry(models_dir(args))
+    reg = model_registry(args)
     try:
         out = _run_coco(args, reg) if args.annotations is not None else _run_clip(args, reg)
     except DetectError as exc:
@@ -199,6 +199,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     p.add_argument("model", metavar="MODEL", nargs="?", help="model name in the models directory")
     add_models_dir_flag(p)
+    add_precision_flag(p)
     p.add_argument("--conf", type=float, help="confidence threshold (0.001 with --annotations, else the card's)")
     p.add_argument("--json", action="store_true", help="machine-readable report")
     g = p.add_argument_group("labelled images (COCO detection format)")

@@ -12,7 +12,7 @@ import logging
 import sys
 from collections.abc import Callable
 
-from cli import api, bench, config, detect, eval, evidence, keys, models, probe, replay, run, worker
+from cli import api, bench, config, dataset, detect, eval, evidence, keys, models, probe, replay, run, worker
 from cli.common import BadSetting
 from vision.redact import RedactingFormatter
 
@@ -25,6 +25,7 @@ COMMANDS: tuple[Register, ...] = (
     api.register,
     bench.register,
     config.register,
+    dataset.register,
     detect.register,
     eval.register,
     evidence.register,

@@ -14,9 +14,10 @@ import time
 
 import av
 
-from cli.common import add_models_dir_flag, read_settings
+from cli.common import add_models_dir_flag, add_precision_flag, read_settings
 from pipelines.camera.assemble import PipelineConfigError
 from pipelines.config.camera import ConfigError, load_camera_config
+from pipelines.worker.evidence_chain import open_chain
 from pipelines.worker.replay import ReplayEnd, ReplayReport, replay
 from pipelines.worker.settings import RuntimeSettings
 from vision.detect.errors import ModelError
@@ -34,6 +35,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--realtime", action="store_true", help="pace a file at its own speed, like a camera")
     p.add_argument("--no-evidence", action="store_true", help="skip snapshots, clips and manifests")
     add_models_dir_flag(p)
+    add_precision_flag(p)
     p.add_argument("--threads", type=int, default=0, help="onnxruntime intra-op threads (0 = default)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
@@ -54,9 +56,11 @@ def run(args: argparse.Namespace) -> int:
     progress = _Progress(enabled=sys.stderr.isatty() and not args.quiet, total=_duration(source))
     try:
         report = replay(
-            camera, ModelRegistry(settings.models_dir), source, args.out, realtime=args.realtime,
-            evidence=not args.no_evidence, evidence_key=settings.signing_key, threads=args.threads,
-            on_frame=progress.update,
+            camera, ModelRegistry(settings.models_dir, precision=settings.precision), source, args.out,
+            realtime=args.realtime, evidence=not args.no_evidence, evidence_key=settings.signing_key,
+            chain=None if args.no_evidence else open_chain(settings, "replay", media_root=args.out / "media",
+                                                           data_dir=args.out),
+            threads=args.threads, on_frame=progress.update,
         )  # fmt: skip
     except (PipelineConfigError, ModelError) as exc:
         print(f"safewatch replay: {args.camera}: {exc}", file=sys.stderr)

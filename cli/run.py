@@ -14,7 +14,7 @@ import sys
 from api.service import EmbeddedService
 from api.settings import Settings
 from api.store.keys import create_key
-from cli.common import add_models_dir_flag, add_service_flags, read_settings
+from cli.common import add_models_dir_flag, add_precision_flag, add_service_flags, read_settings
 from pipelines.config.camera import CameraConfig, ConfigError, load_camera_configs
 from vision.redact import redact_url
 
@@ -23,6 +23,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("run", help="run the all-in-one service: camera workers + HTTP API (embedded mode)")
     add_service_flags(p)
     add_models_dir_flag(p)
+    add_precision_flag(p)
     p.add_argument("--demo", action="store_true", help="print a fresh admin key; files play in real time, looped")
     p.add_argument("--fast", action="store_true", help="play files as fast as possible, once (tests, backfills)")
     p.set_defaults(func=run)

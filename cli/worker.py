@@ -19,7 +19,13 @@ import threading
 
 from pydantic import ValidationError
 
-from cli.common import add_data_dir_flag, add_models_dir_flag, add_redis_prefix_flag, read_settings
+from cli.common import (
+    add_data_dir_flag,
+    add_models_dir_flag,
+    add_precision_flag,
+    add_redis_prefix_flag,
+    read_settings,
+)
 from pipelines.distributed.leases import LeaseConfig
 from pipelines.worker.runtime import StartupError, WorkerOptions, WorkerRuntime, default_worker_id
 from pipelines.worker.settings import RuntimeSettings
@@ -35,6 +41,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--poll", type=float, default=1.0, help="seconds between config/lease rounds (default 1)")
     add_data_dir_flag(p, "media and spool (default ./data)")
     add_models_dir_flag(p)
+    add_precision_flag(p)
     add_redis_prefix_flag(p)
     p.add_argument(
         "--events-log",

@@ -12,7 +12,8 @@ service's `make_engine` would create a missing SQLite file and switch it to WAL)
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -54,13 +55,22 @@ class RecordedEvidence:
 def recorded_evidence(url: str, incident_ids: Collection[str] = ()) -> dict[str, RecordedEvidence]:
     """Every incident of the store at `url` that has recorded evidence, plus those of `incident_ids` that exist at
     all (with or without evidence), by incident id. Raises `StoreUnavailable`."""
+    with read_only_connection(url) as conn:
+        return _read(conn, incident_ids)
+
+
+@contextmanager
+def read_only_connection(url: str) -> Iterator[Connection]:
+    """A plain connection to the safewatch store at `url`, opened as the module docstring says (nothing created or
+    changed; also used by `safewatch dataset export`). Raises `StoreUnavailable`, also for a database error while
+    the connection is used."""
     shown = redact_url(url)
     engine = _engine(url, shown)
     try:
         with engine.connect() as conn:
             if not inspect(conn).has_table(Incident.__tablename__):
                 raise StoreUnavailable(f"{shown}: not a safewatch store (it has no incidents table)")
-            return _read(conn, incident_ids)
+            yield conn
     except SQLAlchemyError as exc:
         raise StoreUnavailable(f"{shown}: {_reason(exc)}") from None
     finally:

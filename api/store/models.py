@@ -208,3 +208,17 @@ class WebhookDelivery(Base):
     response_code: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     delivered_at: Mapped[datetime | None]
+
+
+class EvidenceCheckpoint(Base):
+    """A signed head of an evidence chain, copied from its log (migration 0005, `api/store/checkpoints.py`)."""
+
+    __tablename__ = "evidence_checkpoints"
+    __table_args__ = (UniqueConstraint("chain", "seq", name="uq_evidence_checkpoints_chain_seq"),)
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True)
+    chain: Mapped[str] = mapped_column(String(64))
+    seq: Mapped[int] = mapped_column(BigInteger)
+    entry_sha256: Mapped[str] = mapped_column(String(64))
+    entry: Mapped[EventJSON]  # the log's entry as written: signed by the process that wrote the chain
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -81,13 +81,20 @@ function fillSelect(select, emptyLabel, pairs) {
   select.value = pairs.some(([value]) => value === keep) ? keep : "";
 }
 
+// The built-in camera-health rule types a camera runs (its `health:` block; on by default).
+function healthRules(camera) {
+  const h = camera.health || {};
+  if (h.enabled === false) return [];
+  return [h.offline !== false && "camera_offline", h.tamper !== false && "camera_tamper"].filter(Boolean);
+}
+
 async function loadCameras() {
   const data = await api("v1/cameras");
   state.cameras = data.items;
   const pairs = data.items.map((c) => [c.id, c.name && c.name !== c.id ? `${c.name} (${c.id})` : c.id]);
   fillSelect($("f-camera"), "all", pairs);
   fillSelect($("zone-camera"), "—", pairs);
-  const rules = [...new Set(data.items.flatMap((c) => c.rules.map((r) => r.type)))].sort();
+  const rules = [...new Set(data.items.flatMap((c) => [...c.rules.map((r) => r.type), ...healthRules(c)]))].sort();
   fillSelect($("f-rule"), "all", rules.map((r) => [r, r]));
 }
 

@@ -19,10 +19,12 @@ from pipelines.camera.evidence import EvidenceRecorder, UrlFor
 from pipelines.camera.pipeline import CameraPipeline, EventSink, FrameDetector, ModelSlot
 from pipelines.config.camera import CameraConfig
 from pipelines.rules.factory import CameraRules, check_label_coverage, head_model, model_labels, select_models
+from pipelines.rules.health import HealthChecks
 from vision.detect.batcher import BatcherPool, CameraDetector
 from vision.detect.crops import CropDetector
 from vision.detect.detector import DetectorOptions
 from vision.detect.registry import ModelRegistry
+from vision.media.chain import EvidenceChain
 from vision.media.clip_writer import ClipWriter
 from vision.media.store import MediaStore
 from vision.sources import SourceConfig, VideoSource
@@ -45,6 +47,7 @@ class EvidenceOptions:
     media_root: Path
     key: bytes | None = None
     url_for: UrlFor | None = None
+    chain: EvidenceChain | None = None  # the process's evidence chain (composition roots); None: bare manifests
 
 
 @dataclass
@@ -118,6 +121,7 @@ def build_runtime(
     heads = head_model(camera, names, registry, detector_options)  # no_helmet: the helmet model on person crops
     framed = [n for n in names if heads is None or n != heads.name]  # the models that look at frames (or windows)
     rules = CameraRules(camera, heads=heads)
+    health = HealthChecks(camera.health) if camera.health.enabled else None  # camera_offline, camera_tamper
     views = [batching.for_camera(registry.detector(n, detector_options), camera.id) for n in framed] if batching else []
     detectors: list[FrameDetector] = [*views] or [registry.detector(n, detector_options) for n in framed]
     crops = _crop_detectors(camera, registry, framed, rules, detector_options)
@@ -135,6 +139,7 @@ def build_runtime(
         gate=camera.motion_gate,  # None: the pipeline's default, off when a rule needs every frame
         on_inference=on_inference,
         clock=clock,
+        health=health,
     )
     log.info("camera %s: models %s, %d rules", camera.id, names, len(rules.rules))
     return CameraRuntime(camera, pipeline, main, record, names, views)
@@ -183,4 +188,6 @@ def _recorder(
         models={n: registry.card(n).sha256 or "" for n in names},
         key=evidence.key,
         url_for=evidence.url_for,
+        chain=evidence.chain,
+        clipless=HealthChecks.CLIPLESS,
     )

@@ -10,12 +10,16 @@ Wired into `CameraPipeline` as its evidence hook:
   offset and duration, models, config hash, HMAC signature when a key is set) is written and the event leaves with
   `clip_url` and `evidence_sha256`.
 Media that cannot be written (disk full) leaves the URL empty; the incident itself always goes out.
+
+Camera health (pipelines/rules/health.py): a rule type in `clipless` (camera_offline: there is no new video) gets a
+snapshot of the last good frame and no clip (`on_idle` offers that frame while no frame comes); a condition may show
+another image than the frame in its snapshot (`images` of `on_frame`: camera_tamper's reference | current view).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -27,6 +31,7 @@ from pipelines.config.camera import CameraConfig
 from pipelines.events import EventType, IncidentEvent
 from pipelines.incidents.manager import Incident, IncidentKey
 from pipelines.rules.base import Violation
+from vision.media.chain import EvidenceChain
 from vision.media.clip import ClipResult
 from vision.media.clip_plan import ClipPlanner, ClipWindow, clip_filename
 from vision.media.clip_writer import ClipJob, ClipWriter
@@ -35,8 +40,9 @@ from vision.media.manifest import ClipEntry, build_manifest, write_manifest
 from vision.media.packets import PacketWindowSource
 from vision.media.results import WriteResult
 from vision.media.snapshot import BestFrameSelector, write_snapshots
+from vision.media.snapshot_detections import write_snapshot_detections
 from vision.media.store import MediaStore
-from vision.types import Frame
+from vision.types import Frame, ImageArray
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +79,8 @@ class EvidenceRecorder:
         models: Mapping[str, str] | None = None,
         key: bytes | None = None,
         url_for: UrlFor | None = None,
+        chain: EvidenceChain | None = None,
+        clipless: Collection[str] = (),
     ) -> None:
         self.camera = camera
         self.store = store
@@ -83,7 +91,9 @@ class EvidenceRecorder:
         self.clock = clock
         self.models = dict(models or {})
         self.key = key
+        self.chain = chain  # writes the manifest into the evidence chain (signed, linked); None: a bare manifest
         self.url_for = url_for or self._relative
+        self.clipless = frozenset(clipless)
         self._tz = ZoneInfo(camera.schedule.timezone) if camera.schedule is not None else None
         self._best: dict[IncidentKey, BestFrameSelector] = {}
         self._records: dict[str, _Record] = {}
@@ -91,15 +101,21 @@ class EvidenceRecorder:
         self._config_hash = camera.config_hash()
 
     # -- hook API ------------------------------------------------------------------------------------------------
-    def on_frame(self, frame: Frame, violations: Sequence[Violation], live: Sequence[Incident]) -> None:
+    def on_frame(
+        self,
+        frame: Frame,
+        violations: Sequence[Violation],
+        live: Sequence[Incident],
+        images: Mapping[IncidentKey, ImageArray] | None = None,
+    ) -> None:
+        """Every analysed frame: keep the best evidence frame per condition (or the image `images` gives for its
+        key), and cut clip windows that are due."""
         now_s = self._now(frame)
         self._live = list(live)
         current = {v.key for v in violations} | {i.key for i in live}
         for key in [k for k in self._best if k not in current]:
             del self._best[key]
-        for v in violations:
-            sel = self._best.setdefault(v.key, BestFrameSelector())
-            sel.offer(frame.image, v.evidence, v.confidence, pts=frame.pts, wall_time=frame.wall_time)
+        self._offer(frame, violations, images or {})
         for inc in live:
             rec = self._records.get(inc.id)
             if rec is None:
@@ -108,7 +124,17 @@ class EvidenceRecorder:
             if rec.planner is not None:
                 self._submit(rec, rec.planner.poll(now_s))
 
-    def on_events(self, events: Sequence[IncidentEvent], frame: Frame) -> list[IncidentEvent]:
+    def on_idle(self, frame: Frame, violations: Sequence[Violation]) -> None:
+        """A poll without a new frame: `frame` (the last good one) is the evidence of `violations` (camera_offline)."""
+        self._offer(frame, violations, {})
+
+    def _offer(self, frame: Frame, violations: Sequence[Violation], images: Mapping[IncidentKey, ImageArray]) -> None:
+        for v in violations:
+            sel = self._best.setdefault(v.key, BestFrameSelector())
+            image = images.get(v.key, frame.image)
+            sel.offer(image, v.evidence, v.confidence, pts=frame.pts, wall_time=frame.wall_time)
+
+    def on_events(self, events: Sequence[IncidentEvent], frame: Frame | None) -> list[IncidentEvent]:
         """Attach evidence; returns the events to publish now (a `closed` waits for its clips: see `drain`)."""
         out: list[IncidentEvent] = []
         for event in events:
@@ -143,14 +169,15 @@ class EvidenceRecorder:
         return [self._finalise(rec) for rec in list(self._records.values()) if rec.held is not None]
 
     # -- transitions ---------------------------------------------------------------------------------------------
-    def _opened(self, event: IncidentEvent, frame: Frame) -> IncidentEvent:
+    def _opened(self, event: IncidentEvent, frame: Frame | None) -> IncidentEvent:
         inc = next((i for i in self._live if i.id == event.id), None)
         key = inc.key if inc is not None else self._key_for(event)
         started_s = event.offset_s if inc is None else inc.started_offset_s
         if self.clock == "wall":
             started_s = event.started_at.timestamp()
         directory = self.store.incident_dir(self.camera.id, event.id, self._local(event.started_at))
-        planner = ClipPlanner(started_s, self.clip_cfg) if self.writer is not None else None
+        clips = self.writer is not None and event.rule not in self.clipless
+        planner = ClipPlanner(started_s, self.clip_cfg) if clips else None
         rec = _Record(event.id, key, directory, planner, started_s, started_s)
         self._records[event.id] = rec
         rec.snapshot_url = self._snapshot(rec, event)
@@ -193,7 +220,11 @@ class EvidenceRecorder:
             camera_config_sha256=self._config_hash,
             clips=[self._timing(rec, c) for c in written if not c.file.missing],
         )
-        result = write_manifest(rec.directory, manifest, key=self.key)
+        result = (
+            self.chain.write_manifest(rec.directory, manifest)
+            if self.chain is not None
+            else write_manifest(rec.directory, manifest, key=self.key)
+        )
         del self._records[rec.incident_id]
         clips = [f for f in rec.files if f.path.name.startswith("clip-") and not f.missing]
         rec.clip_url = self.url_for(rec.incident_id, "clip", clips[0].path) if clips else None
@@ -229,7 +260,10 @@ class EvidenceRecorder:
             config=self.snap_cfg,
         )
         rec.rendered_conf = best.confidence
-        rec.files = [f for f in rec.files if not f.path.name.startswith("snapshot")] + list(result.files)
+        boxes = write_snapshot_detections(
+            rec.directory, result.raw, best, models=self.models, raw_max_side=self.snap_cfg.raw_max_side
+        )  # the snapshot's detections as data (dataset export); re-written with the snapshot, like its two JPEGs
+        rec.files = [f for f in rec.files if not f.path.name.startswith("snapshot")] + [*result.files, boxes]
         if result.annotated.missing:
             log.warning("incident %s: snapshot missing (%s)", rec.incident_id, result.annotated.reason)
             return None

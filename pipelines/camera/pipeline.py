@@ -17,9 +17,9 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Protocol, cast
 
@@ -29,13 +29,14 @@ import numpy.typing as npt
 from pipelines.camera.detect_stage import DetectStage, FrameDetector, ModelSlot
 from pipelines.config.camera import CameraConfig
 from pipelines.events import IncidentEvent
-from pipelines.incidents.manager import Incident, IncidentManager
+from pipelines.incidents.manager import Incident, IncidentKey, IncidentManager
 from pipelines.rules.base import FrameContext, Rule, RuleTiming, Violation
+from pipelines.rules.health import HealthChecks
 from vision.motion import MotionGate, MotionGateConfig, StaticSceneConfig, StaticSceneModel, small_gray
 from vision.sources.errors import EndOfStream
 from vision.track.bytetrack import ByteTracker
 from vision.track.config import TrackerConfig
-from vision.types import Frame
+from vision.types import Frame, ImageArray
 
 log = logging.getLogger(__name__)
 
@@ -85,9 +86,17 @@ class EventSink(Protocol):
 class EvidenceHook(Protocol):
     """Evidence for incidents (pipelines.camera.evidence.EvidenceRecorder implements it)."""
 
-    def on_frame(self, frame: Frame, violations: Sequence[Violation], live: Sequence[Incident]) -> None: ...
+    def on_frame(
+        self,
+        frame: Frame,
+        violations: Sequence[Violation],
+        live: Sequence[Incident],
+        images: Mapping[IncidentKey, ImageArray] | None = None,
+    ) -> None: ...
 
-    def on_events(self, events: Sequence[IncidentEvent], frame: Frame) -> list[IncidentEvent]: ...
+    def on_idle(self, frame: Frame, violations: Sequence[Violation]) -> None: ...
+
+    def on_events(self, events: Sequence[IncidentEvent], frame: Frame | None) -> list[IncidentEvent]: ...
 
     def drain(self) -> list[IncidentEvent]: ...
 
@@ -117,7 +126,11 @@ class CameraPipeline:
     (the camera's `detect:` section) windows around motion and tracked objects, with stationary objects carried; in
     `full` mode whole frames behind the motion gate, which a rule that must see every analysed frame
     (`Rule.needs_every_frame`) turns off by default, and a frame the gate skips reuses the last detections (the
-    scene has not changed). The static-scene model runs when some rule uses it (`Rule.uses_static_scene`)."""
+    scene has not changed). The static-scene model runs when some rule uses it (`Rule.uses_static_scene`).
+
+    `health` (the camera's camera_offline / camera_tamper rules, pipelines/rules/health.py) is evaluated on every
+    analysed frame whatever the schedule, and on every poll of a live source that returned no frame (`idle`): then
+    only the health incidents move, on a clock that continues the last frame's by the time elapsed since it."""
 
     def __init__(
         self,
@@ -132,6 +145,7 @@ class CameraPipeline:
         static_scene: StaticSceneConfig | None = None,
         clock: Callable[[Frame], datetime] | None = None,
         on_inference: Callable[[str, float], None] | None = None,
+        health: HealthChecks | None = None,
     ) -> None:
         self.camera = camera
         self.models = list(models)
@@ -146,17 +160,21 @@ class CameraPipeline:
         )
         wants_static = any(r.uses_static_scene for r in rules.rules)
         self.static = StaticSceneModel(static_scene) if wants_static else None
-        self.incidents = IncidentManager(camera.id, camera.site, rules.timings)
+        self.health = health
+        timings = {**rules.timings, **(health.timings if health is not None else {})}
+        self.incidents = IncidentManager(camera.id, camera.site, timings)
         self.stats = PipelineStats()
         self._clock = clock or _frame_clock
         self._on_inference = on_inference
         self.last_frame: Frame | None = None  # the last frame `process` saw (a reference, for the zone editor's view)
+        self._last_frame_at: float | None = None  # monotonic time `process` got it (the idle clock continues it)
+        self._started_at = time.monotonic()
 
     # -- per frame ----------------------------------------------------------------------------------------------
     def process(self, frame: Frame) -> list[IncidentEvent]:
         """Analyse one frame; returns (and sends to the sinks) the incident events it produced."""
         self.stats.frames += 1
-        self.last_frame = frame
+        self.last_frame, self._last_frame_at = frame, time.monotonic()
         self.stats.last_pts, self.stats.last_wall = frame.pts, frame.wall_time
         gray = self._shared_gray(frame)
         detections = self.detect.detect(frame, gray, self.tracker.boxes(self.detect.ahead_s))
@@ -165,13 +183,42 @@ class CameraPipeline:
         self.detect.observe(tracked, frame.pts)
         static_mask = self.static.update(frame.image, frame.pts, gray=gray) if self.static is not None else None
         now = self._clock(frame)
-        violations = self.rules.evaluate(FrameContext(frame=frame, detections=tracked, static_mask=static_mask))
-        events = self.incidents.observe(violations, frame.pts, now)
+        ctx = FrameContext(frame=frame, detections=tracked, static_mask=static_mask)
+        violations = self.rules.evaluate(ctx)
+        healthy = self.health.on_frame(ctx, self._last_frame_at) if self.health is not None else []
+        events = self.incidents.observe([*violations, *healthy], frame.pts, now)
         if self.evidence is not None:
-            self.evidence.on_frame(frame, violations, self.incidents.live())
+            images = self.health.evidence_images(frame, healthy) if self.health is not None else None
+            self.evidence.on_frame(frame, [*violations, *healthy], self.incidents.live(), images)
             events = self.evidence.on_events(events, frame) + self.evidence.drain()
         self._publish(events)
         return events
+
+    def idle(self, at: float | None = None) -> list[IncidentEvent]:
+        """A poll of the source returned no frame (at monotonic time `at`, default now): the health rules judge the
+        silence (camera_offline); other rules' incidents stay as they are. Returns the events it produced."""
+        if self.health is None:
+            return []
+        at = time.monotonic() if at is None else at
+        violations = self.health.on_idle(at)
+        keys = self.health.idle_keys
+        if not violations and not any(i.key[0] in keys for i in self.incidents.live()):
+            return self.evidence.drain() if self.evidence is not None else []
+        offset, now = self._idle_clock(at)
+        events = self.incidents.observe(violations, offset, now, scope=keys)
+        if self.evidence is not None:
+            if self.last_frame is not None:
+                self.evidence.on_idle(self.last_frame, violations)
+            events = self.evidence.on_events(events, self.last_frame) + self.evidence.drain()
+        self._publish(events)
+        return events
+
+    def _idle_clock(self, at: float) -> tuple[float, datetime]:
+        """(offset, wall time) of a poll without a frame: the last frame's, continued by the time since it."""
+        if self.last_frame is None or self._last_frame_at is None:
+            return max(0.0, at - self._started_at), datetime.now(UTC)
+        elapsed = max(0.0, at - self._last_frame_at)
+        return self.last_frame.pts + elapsed, self._clock(self.last_frame) + timedelta(seconds=elapsed)
 
     def finish(self, frame: Frame | None = None, timeout: float | None = None) -> list[IncidentEvent]:
         """End of the source or shutdown: close open incidents, flush evidence, publish the last events."""
@@ -204,7 +251,8 @@ class CameraPipeline:
         """Per rule key: how long after a start before the rule can have seen a condition that already held
         (tracker warm-up, the rule's dwell, and the static-scene model's own dwell when the rule uses it)."""
         static_s = self.static.config.dwell_s if self.static is not None else 0.0
-        return {r.key: WARMUP_S + r.dwell_s + (static_s if r.uses_static_scene else 0.0) for r in self.rules.rules}
+        out = {r.key: WARMUP_S + r.dwell_s + (static_s if r.uses_static_scene else 0.0) for r in self.rules.rules}
+        return out | (self.health.warmup_s() if self.health is not None else {})
 
     def _shared_gray(self, frame: Frame) -> npt.NDArray[np.float32] | None:
         """The downscaled gray frame, computed once when two of the gate, the motion regions and the static-scene
@@ -243,7 +291,13 @@ class CameraPipeline:
         `exit`; finish otherwise). `stats.exit` tells how it ended."""
         stop = stop or threading.Event()
         last: Frame | None = None
+        self._started_at = time.monotonic()
+        if self.health is not None:
+            self.health.start(self._started_at)
         for frame in _iterate(frames, stop):
+            if frame is None:
+                self.idle()
+                continue
             self.process(frame)
             last = frame
             if on_frame is not None:
@@ -256,16 +310,16 @@ class _Readable(Protocol):
     def read(self, timeout: float | None = None) -> Frame | None: ...
 
 
-def _iterate(frames: Iterable[Frame] | _Readable, stop: threading.Event) -> Iterable[Frame]:
-    if hasattr(frames, "read"):  # a VideoSource: poll with a timeout so `stop` is noticed on a silent stream
+def _iterate(frames: Iterable[Frame] | _Readable, stop: threading.Event) -> Iterator[Frame | None]:
+    """The frames; None for a poll of a silent live source (every 0.5 s), so `stop` and the silence are noticed."""
+    if hasattr(frames, "read"):
         reader = cast(_Readable, frames)
         while not stop.is_set():
             try:
                 frame = reader.read(timeout=0.5)
             except EndOfStream:
                 return
-            if frame is not None:
-                yield frame
+            yield frame
         return
     for frame in frames:
         if stop.is_set():

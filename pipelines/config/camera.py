@@ -28,6 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError,
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from pipelines.config.detect import DetectConfig
+from pipelines.config.health import HealthConfig
 from pipelines.config.references import raw_reference_problems, reference_problems
 from pipelines.config.rules import RULE_TYPES, NormalisedPoint, RuleConfig
 from pipelines.config.schedule import Schedule, ScheduleWindow
@@ -214,6 +215,12 @@ class CameraConfig(BaseModel):
         default_factory=lambda: EvidenceConfig(),
         title="Evidence",
         description="Snapshot and clip settings (pre/post-roll, maximum clip length, JPEG quality).",
+    )
+    health: HealthConfig = Field(
+        default_factory=HealthConfig,
+        title="Health",
+        description="Built-in camera_offline and camera_tamper rules (on by default): thresholds, severities, "
+        "or `enabled: false`.",
     )
 
     _base_dir: Path | None = PrivateAttr(default=None)

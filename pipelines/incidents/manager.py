@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Container, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -86,8 +86,19 @@ class IncidentManager:
         self._pending: tuple[ManagerState, Mapping[str, float]] | None = None  # restored, rebased on next frame
 
     # -- public API ---------------------------------------------------------------------------------------------
-    def observe(self, violations: Iterable[Violation], offset_s: float, now: datetime) -> list[IncidentEvent]:
-        """Feed the violations that hold on the frame at `offset_s`; returns the events this frame produced."""
+    def observe(
+        self,
+        violations: Iterable[Violation],
+        offset_s: float,
+        now: datetime,
+        *,
+        scope: Container[str] | None = None,
+    ) -> list[IncidentEvent]:
+        """Feed the violations that hold on the frame at `offset_s`; returns the events this frame produced.
+
+        `scope`: only incidents of these rule keys count as absent when not in `violations` (a poll of a silent
+        source, where only the camera health rules have something to say: the others' incidents stay as they are).
+        """
         if self._pending is not None:
             self._rebase(offset_s, now)
         self._clock_ref = (offset_s, now.timestamp())
@@ -98,7 +109,7 @@ class IncidentManager:
             event = self._see(v, offset_s, now)
             if event is not None:
                 events.append(event)
-        for key in [k for k in self._live if k not in seen]:
+        for key in [k for k in self._live if k not in seen and (scope is None or k[0] in scope)]:
             event = self._miss(key, offset_s, now)
             if event is not None:
                 events.append(event)

@@ -21,6 +21,7 @@ from pipelines.camera.sinks import CountingSink, JsonlSink
 from pipelines.config.camera import CameraConfig
 from vision.detect.detector import DetectorOptions
 from vision.detect.registry import ModelRegistry
+from vision.media.chain import EvidenceChain
 from vision.media.clip_writer import ClipWriter
 from vision.redact import redact_url
 from vision.sources import SourceError
@@ -52,11 +53,13 @@ def replay(
     realtime: bool = False,
     evidence: bool = True,
     evidence_key: bytes | None = None,
+    chain: EvidenceChain | None = None,
     threads: int = 0,
     on_frame: Callable[[Frame], None] | None = None,
 ) -> ReplayReport:
     """Run `camera`'s pipeline over `source` (which replaces its detect stream) to the end.
 
+    `chain`: the evidence chain manifests are written into (`<out>/media/chains/`); None: bare manifests.
     `threads`: ONNX Runtime intra-op threads (0 = its default). Raises `PipelineConfigError`/`ModelError` when the
     camera's models cannot be loaded; a failing source ends the replay (`ReplayEnd.source_failed`) instead.
     """
@@ -65,7 +68,7 @@ def replay(
     jsonl.unlink(missing_ok=True)
     counter = CountingSink()
     writer = ClipWriter() if evidence else None
-    options = EvidenceOptions(media_root=out_dir / "media", key=evidence_key) if evidence else None
+    options = EvidenceOptions(media_root=out_dir / "media", key=evidence_key, chain=chain) if evidence else None
     origin = time.time()
 
     def clock(frame: Frame) -> datetime:

@@ -30,6 +30,7 @@ from pipelines.distributed.incident_state import IncidentStateStore
 from pipelines.distributed.leases import LeaseConfig, LeaseManager
 from pipelines.worker.camera_worker import CameraWorker, Distributed
 from pipelines.worker.data_dir import prepare_data_dir
+from pipelines.worker.evidence_chain import open_chain
 from pipelines.worker.settings import RuntimeSettings
 from vision.detect.batcher import BatcherPool
 from vision.detect.registry import ModelRegistry
@@ -117,9 +118,11 @@ class WorkerRuntime:
         sinks: list[EventSink] = [BusSink(self.bus), *([self.events_log] if self.events_log is not None else [])]
         self.worker = CameraWorker(
             RedisConfigSource(self.client, prefix),
-            ModelRegistry(settings.models_dir),
+            ModelRegistry(settings.models_dir, precision=settings.precision),
             sinks,
-            evidence=EvidenceOptions(media_root=settings.media_dir, key=settings.signing_key),
+            evidence=EvidenceOptions(
+                media_root=settings.media_dir, key=settings.signing_key, chain=open_chain(settings, self.id)
+            ),
             poll_s=min(options.poll_s, options.leases.renew_s),
             distributed=Distributed(
                 leases,

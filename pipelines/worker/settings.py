@@ -19,6 +19,9 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from vision.detect.precision import Precision
+from vision.media.signing import Signer, load_signer
+
 DEFAULT_REDIS_PREFIX = "safewatch"
 #: The project's sample clips, found from this file like `safewatch models` finds the sample clip (a checkout).
 DEFAULT_MEDIA_ROOT = Path(__file__).resolve().parents[2] / "sample_media"
@@ -35,6 +38,12 @@ class RuntimeSettings(BaseSettings):
     data_dir: Path = Field(default=Path("data"), description="Store, media and event spools live here")
     models_dir: Path = Field(
         default=Path("models"), description="Model cards (*.yaml) and built ONNX files, for the cameras and the API"
+    )
+    precision: Precision = Field(
+        default="auto",
+        description="Which file of a model with an int8 variant runs: `auto` = the int8 variant on CPU-only sessions "
+        "(where it is built and passed its agreement gate), the fp32 model on GPUs; `fp32` = always the fp32 model; "
+        "`int8` = the int8 variant wherever it is built",
     )
     media_root: Path | None = Field(
         default=None,
@@ -64,7 +73,22 @@ class RuntimeSettings(BaseSettings):
     evidence_key: SecretStr | None = Field(
         default=None,
         description=f"HMAC key that signs evidence manifests, at least {MIN_EVIDENCE_KEY_BYTES} bytes (hex, base64 or "
-        "text); unset or empty = manifests unsigned",
+        "text); unset or empty = no HMAC. Only a holder of the key can check (and forge) it: kept so evidence signed "
+        "before public-key signatures still verifies; prefer `evidence_signing_key`",
+    )
+    evidence_signing_key: Path | None = Field(
+        default=None,
+        description="Ed25519 private key (PEM, `safewatch evidence keygen`) that signs every evidence manifest and "
+        "chain entry; the `*.pub.pem` files beside it are the public keys served and trusted (rotation). Unset = "
+        "manifests without a public-key signature",
+    )
+    evidence_chain: str = Field(
+        default="",
+        pattern=r"^([A-Za-z0-9][A-Za-z0-9._-]{0,63})?$",
+        description="Name of this process's evidence chain (its log is `<media_root>/chains/<name>.jsonl`, its head "
+        "`<data_dir>/evidence-chain/`); empty = the worker id (`safewatch worker`), `main` (`safewatch run`, "
+        "`safewatch api`) or `replay`. Processes writing to one media root need distinct names unless they share "
+        "the data dir",
     )
     batching: bool = Field(
         default=False,
@@ -106,6 +130,14 @@ class RuntimeSettings(BaseSettings):
                 )
         return value
 
+    @field_validator("evidence_signing_key")
+    @classmethod
+    def _usable_signing_key(cls, value: Path | None) -> Path | None:
+        if value is not None and str(value):
+            load_signer(value)  # KeyFileError (a ValueError) names the file and what is wrong, never the key
+            return value
+        return None
+
     @model_validator(mode="after")
     def _derive_media_root(self) -> RuntimeSettings:
         if self.media_root is None:
@@ -117,6 +149,14 @@ class RuntimeSettings(BaseSettings):
         """`media_root`, resolved (never None after validation)."""
         assert self.media_root is not None
         return self.media_root
+
+    def evidence_signer(self) -> Signer | None:
+        """The Ed25519 signer of `evidence_signing_key` (read from its file), or None."""
+        return load_signer(self.evidence_signing_key) if self.evidence_signing_key is not None else None
+
+    def chain_name(self, default: str) -> str:
+        """`evidence_chain`, else `default` (the process's role: a worker's id, `main`, `replay`)."""
+        return self.evidence_chain or default
 
     @property
     def signing_key(self) -> bytes | None:

@@ -217,6 +217,11 @@ def test_incident_list_shows_the_snapshot_and_acknowledges(driver: Any, served: 
     _open_with_key(driver, served, Role.operator)
     row = _wait(driver, lambda d: d.find_elements(By.CSS_SELECTOR, "tr[data-incident='inc-ui']"), "incident row")[0]
     assert "演示 1号门 消防通道" in row.text and "exit_blocked" in row.text
+    # the rule filter offers the camera's rules and the built-in camera-health rules every camera runs
+    options = "return [...document.querySelectorAll('#f-rule option')].map((o) => o.value)"
+    listed = _wait(driver, lambda d: "exit_blocked" in d.execute_script(options), "rule filter options")
+    rule_options = driver.execute_script(options) if listed else []
+    assert {"camera_offline", "camera_tamper", "exit_blocked"} <= set(rule_options)
     loaded = "return arguments[0].querySelector('img').naturalWidth"
     _wait(driver, lambda d: d.execute_script(loaded, row) == 768, "snapshot thumbnail (blob URL)")
     _by_id(driver, "actor").send_keys("值班员 张三")

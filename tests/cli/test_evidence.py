@@ -91,7 +91,8 @@ def test_clean_evidence_matches_the_store(
     assert code == 0, [*out, err]
     n = len(list(media.rglob(MANIFEST_NAME)))
     assert out == [
-        f"{n} manifests OK (signatures not checked: $SAFEWATCH_EVIDENCE_KEY is not set; "
+        f"{n} manifests OK (signatures not checked: no public key (--public-key) and $SAFEWATCH_EVIDENCE_KEY is not "
+        "set; "
         f"each matches the store {redact_url(db_url)})"  # postgresql+psycopg://***@127.0.0.1:5432/test?...
     ]
 

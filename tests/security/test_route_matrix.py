@@ -50,6 +50,7 @@ TABLE: dict[tuple[str, str], Row] = {
     ("GET", "/v1/cameras/{camera_id}/frame.jpg"): Row("operator", 200, south=404),
     ("HEAD", "/v1/cameras/{camera_id}/frame.jpg"): Row("operator", 200, south=404),
     ("POST", "/v1/detect"): Row("platform", 200),
+    ("GET", "/v1/evidence/public-key"): Row(None, 200),  # public: verifying evidence needs it, and it is no secret
     ("GET", "/v1/events"): Row("platform", 200),
     ("GET", "/v1/incidents"): Row("viewer", 200),
     ("GET", INCIDENT): Row("viewer", 200, south=404),
@@ -59,6 +60,7 @@ TABLE: dict[tuple[str, str], Row] = {
     ("HEAD", INCIDENT + "/clip.mp4"): Row("viewer", 200, south=404),
     ("GET", INCIDENT + "/clips/{index}.mp4"): Row("viewer", 200, south=404),
     ("HEAD", INCIDENT + "/clips/{index}.mp4"): Row("viewer", 200, south=404),
+    ("GET", INCIDENT + "/evidence.zip"): Row("operator", 200, south=404),  # the seeded incidents are closed
     ("POST", INCIDENT + "/ack"): Row("operator", 409, south=404),
     ("POST", INCIDENT + "/resolve"): Row("operator", 409, south=404),
     ("POST", INCIDENT + "/false-positive"): Row("operator", 409, south=404),
@@ -117,10 +119,11 @@ class Seeded:
 
 
 def _wait_for_evidence(http: httpx.Client, site: str) -> str:
-    """The oldest incident of `site` once its snapshot and first clip are on disk."""
+    """The oldest closed incident of `site` (its manifest is written: it can be exported) once its snapshot and first
+    clip are on disk."""
     deadline = time.monotonic() + SEED_TIMEOUT_S
     while time.monotonic() < deadline:
-        items = http.get("/v1/incidents", params={"site": site}).json()["items"]
+        items = http.get("/v1/incidents", params={"site": site, "status": "closed"}).json()["items"]
         if items:
             incident = items[-1]["id"]
             media = [

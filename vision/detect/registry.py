@@ -20,15 +20,14 @@ import logging
 import pathlib
 import threading
 from dataclasses import dataclass
-from typing import Literal
 
 from vision.detect.card import ModelCard, QuantizeBuild, load_card
 from vision.detect.detector import Detector, DetectorOptions
 from vision.detect.errors import CardError, ModelError
+from vision.detect.precision import Precision
 from vision.detect.session import resolve_providers
 from vision.digest import sha256_file
 
-Precision = Literal["auto", "fp32", "int8"]
 CPU = "CPUExecutionProvider"
 
 log = logging.getLogger(__name__)

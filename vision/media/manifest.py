@@ -1,6 +1,11 @@
 """Evidence manifests: per incident, the sha256 of every evidence file, the models and the camera config in force,
 optionally signed with HMAC-SHA256 over a canonical JSON serialisation; and their verification.
 
+Public-key signatures (`vision/media/chain.py` writes them): a manifest with `signing: {alg: "Ed25519", key_id}`
+has its Ed25519 signature over the exact bytes of `manifest.json` in `manifest.sig` beside it (raw 64 bytes), so
+`openssl pkeyutl -verify -pubin -inkey pub.pem -rawin -in manifest.json -sigfile manifest.sig` checks it. HMAC stays
+for evidence signed before (and for deployments that set both keys): only a holder of the HMAC key can check it.
+
 Canonical form: the manifest without its `signature` field, `json.dumps(sort_keys=True, separators=(",", ":"),
 ensure_ascii=False)` in UTF-8. The signature is `{"alg": "HMAC-SHA256", "key_id": ..., "value": hex}`.
 
@@ -26,6 +31,7 @@ from typing import Any
 from vision.digest import sha256_file
 from vision.media.clip_plan import clip_index
 from vision.media.results import WriteResult, write_bytes_atomic
+from vision.media.signing import ALG, PublicKeys
 from vision.redact import redact_url
 
 log = logging.getLogger(__name__)
@@ -33,6 +39,7 @@ log = logging.getLogger(__name__)
 MANIFEST_NAME = "manifest.json"
 MANIFEST_VERSION = 2
 SIGNATURE_ALG = "HMAC-SHA256"
+SIGNATURE_NAME = "manifest.sig"  # the Ed25519 signature of manifest.json's bytes
 
 
 @dataclass(frozen=True, slots=True)
@@ -197,8 +204,26 @@ def _check_clips(path: Path, manifest: Mapping[str, Any]) -> list[Problem]:
     return problems
 
 
-def verify_manifest(path: Path, key: bytes | None = None) -> list[Problem]:
-    """Problems of one manifest: unreadable, missing files, sha256 mismatches, bad/missing signature (with `key`)."""
+def _check_ed25519(path: Path, manifest: Mapping[str, Any], keys: PublicKeys) -> list[Problem]:
+    signing = manifest.get("signing")
+    if not isinstance(signing, dict) or signing.get("alg") != ALG or not isinstance(signing.get("key_id"), str):
+        return [Problem(path, "no Ed25519 signature (the manifest names no Ed25519 signing key)")]
+    kid = signing["key_id"]
+    try:
+        verdict = keys.verify(kid, path.read_bytes(), path.with_name(SIGNATURE_NAME).read_bytes())
+    except OSError:
+        return [Problem(path, f"signature file missing (the manifest says key {kid} signed it)", SIGNATURE_NAME)]
+    if verdict == "unknown_key":
+        trusted = ", ".join(keys.ids)
+        return [Problem(path, f"signed with key {kid}, which is not one of the trusted public keys ({trusted})")]
+    if verdict == "bad":
+        return [Problem(path, f"signature does not match key {kid}: manifest.json changed or another key signed it")]
+    return []
+
+
+def verify_manifest(path: Path, key: bytes | None = None, public_keys: PublicKeys | None = None) -> list[Problem]:
+    """Problems of one manifest: unreadable, missing files, sha256 mismatches, bad/missing signature (with `key`, the
+    HMAC key; with `public_keys`, the trusted Ed25519 keys: a manifest must carry a signature one of them checks)."""
     try:
         manifest = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
@@ -207,7 +232,10 @@ def verify_manifest(path: Path, key: bytes | None = None) -> list[Problem]:
         return [Problem(path, "not an evidence manifest (no 'files' object)")]
     problems = [p for rel, e in sorted(manifest["files"].items()) if (p := _check_file(path, rel, e)) is not None]
     problems += _check_clips(path, manifest)
-    if key is not None:
+    signed_ed = "signing" in manifest
+    if public_keys and (signed_ed or key is None):
+        problems += _check_ed25519(path, manifest, public_keys)
+    if key is not None and (not signed_ed or "signature" in manifest or not public_keys):
         problems += _check_signature(path, manifest, key)
     return problems
 
@@ -216,9 +244,9 @@ def find_manifests(root: Path) -> list[Path]:
     return sorted(root.rglob(MANIFEST_NAME))
 
 
-def verify_dir(root: Path, key: bytes | None = None) -> list[Problem]:
+def verify_dir(root: Path, key: bytes | None = None, public_keys: PublicKeys | None = None) -> list[Problem]:
     """Verify every `manifest.json` under `root` (see `verify_manifest`)."""
-    return [p for m in find_manifests(root) for p in verify_manifest(m, key)]
+    return [p for m in find_manifests(root) for p in verify_manifest(m, key, public_keys)]
 
 
 def read_clips(evidence_dir: Path) -> list[ClipEntry]:

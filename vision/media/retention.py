@@ -1,6 +1,11 @@
 """Retention of evidence: delete whole incident directories, oldest first, by maximum age and maximum total size,
 never the protected ones (open incidents, incidents marked keep), and the directories of incidents whose record the
-store deleted (`remove_incidents`). Both return what they deleted."""
+store deleted (`remove_incidents`). Both return what they deleted.
+
+`before_delete(incident, reason, bytes)` is called right before each deletion: the evidence chain's tombstone
+(`vision/media/chain.py`), so a deletion is recorded before it happens. When it raises OSError (the tombstone could
+not be written) the folder is kept, and retention tries again next run.
+"""
 
 from __future__ import annotations
 
@@ -18,6 +23,9 @@ from vision.media.store import IncidentDir, MediaStore
 
 log = logging.getLogger(__name__)
 
+Reason = Literal["age", "size", "record"]
+BeforeDelete = Callable[[IncidentDir, Reason, int], None]
+
 
 @dataclass(frozen=True, slots=True)
 class Deleted:
@@ -26,7 +34,7 @@ class Deleted:
     incident_id: str
     bytes: int
     age_s: float
-    reason: Literal["age", "size", "record"]  # "record": the store deleted the incident (`remove_incidents`)
+    reason: Reason  # "record": the store deleted the incident (`remove_incidents`)
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,7 +60,15 @@ def _measure(inc: IncidentDir) -> _Entry:
     return _Entry(inc, size, newest)
 
 
-def _remove(entry: _Entry, root: Path) -> bool:
+def _remove(entry: _Entry, root: Path, reason: Reason, before: BeforeDelete | None) -> bool:
+    if before is not None:
+        if not entry.inc.path.is_dir():
+            return False  # another process sharing the media root deleted it first
+        try:
+            before(entry.inc, reason, entry.bytes)
+        except OSError as exc:
+            log.warning("retention: kept %s: its deletion could not be recorded (%s)", entry.inc.path, exc)
+            return False
     try:
         shutil.rmtree(entry.inc.path)
     except FileNotFoundError:  # another process sharing the media root (a second API) deleted it first
@@ -76,6 +92,7 @@ def apply_retention(
     *,
     age_only: Callable[[str], bool] | None = None,
     now: float | None = None,
+    before_delete: BeforeDelete | None = None,
 ) -> list[Deleted]:
     """Delete incidents older than `max_age_days`, then the oldest until the total is under `max_total_bytes`.
 
@@ -103,7 +120,7 @@ def apply_retention(
             continue
         if reason == "size" and size_exempt(e.inc.incident_id):
             continue
-        if _remove(e, store.root):
+        if _remove(e, store.root, reason, before_delete):
             total -= e.bytes
             deleted.append(Deleted(e.inc.path, e.inc.camera_id, e.inc.incident_id, e.bytes, age, reason))
             log.info("retention deleted %s (%s, %d bytes)", e.inc.path, reason, e.bytes)
@@ -114,13 +131,19 @@ def apply_retention(
     return deleted
 
 
-def remove_incidents(store: MediaStore, dirs: Iterable[IncidentDir], *, now: float | None = None) -> list[Deleted]:
+def remove_incidents(
+    store: MediaStore,
+    dirs: Iterable[IncidentDir],
+    *,
+    now: float | None = None,
+    before_delete: BeforeDelete | None = None,
+) -> list[Deleted]:
     """Delete these incident directories whatever their age: the store deleted their incidents' records."""
     now = time.time() if now is None else now
     deleted: list[Deleted] = []
     for inc in dirs:
         e = _measure(inc)
-        if _remove(e, store.root):
+        if _remove(e, store.root, "record", before_delete):
             deleted.append(Deleted(inc.path, inc.camera_id, inc.incident_id, e.bytes, now - e.mtime, "record"))
             log.info("retention deleted %s (record deleted, %d bytes)", inc.path, e.bytes)
     return deleted

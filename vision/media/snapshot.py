@@ -38,14 +38,20 @@ class SnapshotResult:
         return (self.annotated, self.raw)
 
 
+def scaled_size(width: int, height: int, max_side: int | None) -> tuple[int, int]:
+    """(width, height) of an image downscaled (aspect kept) so its longest side is at most `max_side`."""
+    if max_side is None or max(width, height) <= max_side:
+        return width, height
+    scale = max_side / max(width, height)
+    return max(1, round(width * scale)), max(1, round(height * scale))
+
+
 def encode_jpeg(image: npt.NDArray[np.uint8], quality: int = 90, max_side: int | None = None) -> bytes:
     """JPEG bytes of an RGB image, downscaled (aspect kept) so its longest side is at most `max_side`."""
     img = Image.fromarray(image)
-    if max_side is not None and max(img.size) > max_side:
-        scale = max_side / max(img.size)
-        img = img.resize(
-            (max(1, round(img.width * scale)), max(1, round(img.height * scale))), Image.Resampling.BILINEAR
-        )
+    size = scaled_size(img.width, img.height, max_side)
+    if size != img.size:
+        img = img.resize(size, Image.Resampling.BILINEAR)
     buf = io.BytesIO()
     img.save(buf, format="JPEG", quality=quality, optimize=False)
     return buf.getvalue()

@@ -1,5 +1,6 @@
-"""The media root: `YYYY-MM-DD/<camera_id>/<incident_id>/` holding snapshot.jpg, snapshot_raw.jpg, clip-NNN.mp4
-and manifest.json. Ids are validated so a crafted id can never point outside the root."""
+"""The media root: `YYYY-MM-DD/<camera_id>/<incident_id>/` holding snapshot.jpg, snapshot_raw.jpg,
+snapshot_detections.json, clip-NNN.mp4 and manifest.json. Ids are validated so a crafted id can never point outside
+the root."""
 
 from __future__ import annotations
 

@@ -1,10 +1,11 @@
-"""Migrations 0002 to 0004 over a database the previous release filled (fixtures/prev_release_0001.db, see
+"""Migrations 0002 to 0005 over a database the previous release filled (fixtures/prev_release_0001.db, see
 fixtures/README.md).
 
 Rows are read by reflection, not through today's ORM models, so the comparison sees what is stored. Every row of every
 table must survive the upgrade with the same values; the new columns are NULL (keys for every site, actions whose key
 is unknown); stored webhook response bodies are gone; the new `camera_fences` table (0003) is empty, so no stored or
-replayed event of before is fenced; 0004 adds retention's indexes and nothing else. The same upgrade (and the
+replayed event of before is fenced; 0004 adds retention's indexes and nothing else; 0005 adds the empty
+`evidence_checkpoints` table. The same upgrade (and the
 downgrade) runs on PostgreSQL over the same rows, loaded at revision 0001.
 """
 
@@ -36,9 +37,9 @@ PREVIOUS = FIXTURES / "prev_release_0001.db"
 KEYS: dict[str, str] = json.loads((FIXTURES / "prev_release_0001.json").read_text(encoding="utf-8"))["keys"]
 TABLES = ("incidents", "incident_events", "handling_actions", "api_keys", "webhooks", "webhook_deliveries")  # FK order
 NEW_COLUMNS = {"api_keys": {"sites"}, "handling_actions": {"key_id", "key_name"}}
-NEW_TABLES = ("camera_fences",)
+NEW_TABLES = ("camera_fences", "evidence_checkpoints")
 NEW_INDEXES = {"webhook_deliveries": "ix_webhook_deliveries_event", "incidents": "ix_incidents_status_ended"}
-HEAD = "0004"
+HEAD = "0005"
 Rows = dict[str, list[dict[str, Any]]]
 
 
@@ -142,6 +143,8 @@ def test_sqlite_upgrade_keeps_every_row(previous: Rows, upgraded_sqlite: str) ->
     assert "hunter2" not in json.dumps([d["last_error"] for d in after["webhook_deliveries"]])
     assert _new_tables(engine) == dict.fromkeys(NEW_TABLES, 0)
     assert _indexes(engine) == set(NEW_INDEXES.values())
+    _alembic(engine, command.downgrade, "0004")
+    assert _new_tables(engine) == {"camera_fences": 0} and _rows(engine) == after  # 0005 down: only checkpoints go
     _alembic(engine, command.downgrade, "0003")
     assert _indexes(engine) == set() and _rows(engine) == after  # 0004 down: only the indexes go
     _alembic(engine, command.downgrade, "0002")

@@ -7,7 +7,8 @@ the run is stopped; what the sinks and the evidence hook see afterwards depends 
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+import time
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -16,12 +17,13 @@ import pytest
 
 from pipelines.camera.pipeline import HANDOVER_FLUSH_S, WARMUP_S, CameraPipeline, Exit, ModelSlot, StopSignal
 from pipelines.events import EventType, IncidentEvent
-from pipelines.incidents.manager import Incident
+from pipelines.incidents.manager import Incident, IncidentKey
 from pipelines.rules.base import Violation
 from pipelines.rules.factory import CameraRules
+from pipelines.rules.health import HealthChecks
 from tests.pipelines.rules.scenario import WHOLE, camera, dets, frame, person
 from vision.motion import StaticSceneConfig
-from vision.types import Detections, Frame
+from vision.types import Detections, Frame, ImageArray
 
 FPS = 5.0
 STOP_AFTER = 30  # frames: 6 s, past the intrusion's 2 s confirmation
@@ -48,10 +50,19 @@ class _Evidence:
     def __init__(self) -> None:
         self.closed_with: list[float | None] = []
 
-    def on_frame(self, frame: Frame, violations: Sequence[Violation], live: Sequence[Incident]) -> None:
+    def on_frame(
+        self,
+        frame: Frame,
+        violations: Sequence[Violation],
+        live: Sequence[Incident],
+        images: Mapping[IncidentKey, ImageArray] | None = None,
+    ) -> None:
         pass
 
-    def on_events(self, events: Sequence[IncidentEvent], frame: Frame) -> list[IncidentEvent]:
+    def on_idle(self, frame: Frame, violations: Sequence[Violation]) -> None:
+        pass
+
+    def on_events(self, events: Sequence[IncidentEvent], frame: Frame | None) -> list[IncidentEvent]:
         return list(events)
 
     def drain(self) -> list[IncidentEvent]:
@@ -159,3 +170,31 @@ def test_warmup_and_static_scene_come_from_the_rules() -> None:
     )
     no_static, _, _ = _pipeline([{"type": "exit_blocked", "zones": ["yard"], "static_scene": False}])
     assert no_static.static is None
+
+
+# -- camera health: polls without a frame -----------------------------------------------------------------------------
+
+
+def test_silent_source_opens_camera_offline_and_leaves_other_incidents_alone() -> None:
+    """`idle` (a poll without a frame) moves only the health incidents: the open intrusion stays open through the
+    outage, camera_offline opens after offline_after_s and closes once frames flowed for offline_clear_s."""
+    health = {"offline_after_s": 3, "offline_clear_s": 1, "tamper": False}
+    cam = camera([{"name": "yard", "polygon": WHOLE}], [{"type": "intrusion", "zones": ["yard"]}], health=health)
+    sink = _Sink()
+    checks = HealthChecks(cam.health)
+    pipeline = CameraPipeline(cam, [ModelSlot(_OnePerson())], CameraRules(cam), sinks=[sink], health=checks)
+    checks.start(0.0)
+    for f in _frames(20):  # 4 s of frames, 5 a second: the intrusion opens
+        pipeline.process(f)
+    assert [(e.rule, e.type) for e in sink.events] == [("intrusion", EventType.opened)]
+    base = time.monotonic()  # the last frame's arrival, as `process` saw it
+    events = [e for k in range(1, 20) for e in pipeline.idle(base + k * 0.5)]  # 9.5 s of silence
+    assert [(e.rule, e.type.value, e.labels) for e in events] == [("camera_offline", "opened", ["no_frames"])]
+    assert events[0].offset_s == pytest.approx(3.8 + 3.0, abs=0.6)  # the last frame's pts + offline_after_s
+    assert {i.violation.rule for i in pipeline.incidents.live()} == {"intrusion", "camera_offline"}
+    sink.events.clear()
+    for f in _frames(60)[40:]:  # frames again (pts 8-12 s): up after a second of them
+        pipeline.process(f)
+        time.sleep(0.06)
+    assert [(e.rule, e.type.value) for e in sink.events] == [("camera_offline", "closed")]
+    assert [i.violation.rule for i in pipeline.incidents.live()] == ["intrusion"]
