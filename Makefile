@@ -17,7 +17,7 @@ MODELS_BUILD_ARGS ?=
 export YOLO_OFFLINE := 1
 
 .PHONY: demo test lint lock system-deps venv models models-int8 models-optional export-env bench-env bench-model clean bench \
-	bench-compare bench-soak
+	bench-compare bench-soak vendor-check vendor-update
 
 # Runtime + dev/test dependencies from the lock, then the project itself (no deps, the locked setuptools as backend).
 $(VENV)/.stamp: pyproject.toml requirements/dev.lock
@@ -116,3 +116,17 @@ bench-soak: venv models
 
 clean:
 	rm -rf $(VENV) $(EXPORT_VENV) $(BENCH_VENV) $(LOCK_VENV) data models/*.onnx models/.build
+
+# Vendored browser libraries (api/ui/vendor/README.md): byte-identical to the npm registry's package.
+ECHARTS_VERSION := 5.6.0
+ECHARTS_SHA256 := bf4a223524e40b77c304bec67e1222cf551f14880cf42c69dc046558e11c07b1
+vendor-check:
+	@tmp=$$(mktemp -d) && cd $$tmp && npm pack -q echarts@$(ECHARTS_VERSION) >/dev/null && tar xzf echarts-$(ECHARTS_VERSION).tgz \
+	  && echo "$(ECHARTS_SHA256)  package/dist/echarts.min.js" | sha256sum -c - \
+	  && cmp package/dist/echarts.min.js $(CURDIR)/api/ui/vendor/echarts.min.js && rm -rf $$tmp
+
+vendor-update:
+	@tmp=$$(mktemp -d) && cd $$tmp && npm pack -q echarts@$(ECHARTS_VERSION) >/dev/null && tar xzf echarts-$(ECHARTS_VERSION).tgz \
+	  && echo "$(ECHARTS_SHA256)  package/dist/echarts.min.js" | sha256sum -c - \
+	  && cp package/dist/echarts.min.js $(CURDIR)/api/ui/vendor/ && cp package/LICENSE $(CURDIR)/api/ui/vendor/echarts.LICENSE \
+	  && cp package/NOTICE $(CURDIR)/api/ui/vendor/echarts.NOTICE && rm -rf $$tmp

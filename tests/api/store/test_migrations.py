@@ -39,7 +39,7 @@ TABLES = ("incidents", "incident_events", "handling_actions", "api_keys", "webho
 NEW_COLUMNS = {"api_keys": {"sites"}, "handling_actions": {"key_id", "key_name"}}
 NEW_TABLES = ("camera_fences", "evidence_checkpoints")
 NEW_INDEXES = {"webhook_deliveries": "ix_webhook_deliveries_event", "incidents": "ix_incidents_status_ended"}
-HEAD = "0005"
+HEAD = "0009"
 Rows = dict[str, list[dict[str, Any]]]
 
 
