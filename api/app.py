@@ -35,6 +35,10 @@ from api.routers import (
     incidents,
     keys,
     mobile,
+    models,
+    report_subscriptions,
+    reports,
+    sites,
     stats,
     ui,
     webhooks,
@@ -45,6 +49,7 @@ from api.store.db import Store
 from api.webhooks.dispatcher import Dispatcher
 from api.workers import FrameProvider, WorkersProvider, embedded_workers
 from pipelines.bus.base import EventBus
+from pipelines.distributed.model_catalog import LocalModelCatalog, ModelCatalog
 from vision.detect.registry import ModelRegistry
 
 log = logging.getLogger(__name__)
@@ -61,6 +66,10 @@ ROUTERS: tuple[APIRouter, ...] = (
     incidents.router,
     keys.router,
     mobile.router,
+    models.router,
+    report_subscriptions.router,
+    reports.router,
+    sites.router,
     stats.router,
     ui.router,
     webhooks.router,
@@ -77,6 +86,7 @@ def create_app(
     bus: EventBus | None = None,
     workers: WorkersProvider = embedded_workers,
     frames: FrameProvider | None = None,
+    models: ModelCatalog | None = None,
 ) -> FastAPI:
     """Build the service. Background tasks (dispatcher, consumer) start with the lifespan.
 
@@ -86,6 +96,7 @@ def create_app(
     `bus`: events published on it are applied to the store (consumer group "store").
     `workers`: provider for `GET /v1/workers` (default: this process, no cameras).
     `frames`: the latest analysed frame per camera (`GET /v1/cameras/{id}/frame.jpg`); None: no camera runs here.
+    `models`: the catalogue of pushed models (default: a file in `settings.model_store_dir`; Redis when distributed).
     """
     settings.media_dir.mkdir(parents=True, exist_ok=True)
     store = store or Store(settings.database_url)
@@ -97,6 +108,7 @@ def create_app(
         registry=registry or ModelRegistry(settings.models_dir, precision=settings.precision),
         cameras=CameraStore(settings.config_dir),
         detect=DetectPool(settings.detect_concurrency, settings.detect_queue, settings.detect_retry_after_s),
+        models=models or LocalModelCatalog(settings.model_store_dir / "catalog.json"),
         workers=workers,
         bus=bus,
         frames=frames,

@@ -15,6 +15,7 @@ from api.store.db import Store
 from api.webhooks.dispatcher import Dispatcher
 from api.workers import FrameProvider, WorkersProvider, embedded_workers
 from pipelines.bus.base import EventBus
+from pipelines.distributed.model_catalog import ModelCatalog
 from vision.detect.registry import ModelRegistry
 
 
@@ -53,6 +54,7 @@ class AppContext:
     registry: ModelRegistry  # POST /v1/detect, PUT /v1/cameras; loaded detectors are cached here
     cameras: CameraStore  # camera config YAML files (api.camera_store)
     detect: DetectPool  # POST /v1/detect runs here, never on the shared thread pool (api.detect_pool)
+    models: ModelCatalog  # pushed models (POST /v1/models): Redis in distributed mode, a file beside the store else
     workers: WorkersProvider = embedded_workers
     bus: EventBus | None = None
     frames: FrameProvider | None = None  # GET /v1/cameras/{id}/frame.jpg; the embedded service provides it

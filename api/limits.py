@@ -4,13 +4,15 @@ The API takes small JSON documents (a camera config, a webhook, an incident note
 make the server buffer and parse any amount of JSON. `BodyLimit` is a plain ASGI middleware, so it acts before
 routing, authentication and JSON parsing: a declared `Content-Length` over the limit is refused before a byte of the
 body is read; a body without one (`Transfer-Encoding: chunked`) is read up to the limit and refused as soon as it
-goes past it, or handed to the app unchanged. `POST /v1/detect` is exempt: it streams its multipart image upload
-under its own, larger limits (`api.uploads`). The refusal has the API's usual problem shape (`api.schemas.Problem`).
+goes past it, or handed to the app unchanged. `POST /v1/detect`, `PUT /v1/sites/{site}/map/image` and
+`POST /v1/models` are exempt: they stream their multipart uploads under their own, larger limits (`api.uploads`,
+`api.model_uploads`). The refusal has the API's usual problem shape (`api.schemas.Problem`).
 """
 
 from __future__ import annotations
 
 import logging
+import re
 
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -19,7 +21,9 @@ log = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 1024 * 1024
 #: (method, path) of the routes that read and limit their bodies themselves.
-EXEMPT: frozenset[tuple[str, str]] = frozenset({("POST", "/v1/detect")})
+EXEMPT: frozenset[tuple[str, str]] = frozenset({("POST", "/v1/detect"), ("POST", "/v1/models")})
+#: The same for routes with a path parameter: (method, full-match pattern of the path).
+EXEMPT_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (("PUT", re.compile(r"/v1/sites/[^/]+/map/image")),)
 
 
 class BodyLimit:
@@ -33,7 +37,7 @@ class BodyLimit:
         self.exempt = exempt
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or (scope["method"], scope["path"]) in self.exempt:
+        if scope["type"] != "http" or (scope["method"], scope["path"]) in self.exempt or _exempt_pattern(scope):
             await self.app(scope, receive, send)
             return
         headers = dict(scope["headers"])
@@ -73,6 +77,10 @@ class BodyLimit:
         detail = f"request body too large: at most {self.max_bytes} bytes ({self.max_bytes // 1024} KiB)"
         response = JSONResponse({"detail": detail}, status_code=413, headers={"Connection": "close"})
         await response(scope, receive, send)
+
+
+def _exempt_pattern(scope: Scope) -> bool:
+    return any(scope["method"] == m and p.fullmatch(scope["path"]) for m, p in EXEMPT_PATTERNS)
 
 
 def _replay(messages: list[Message], receive: Receive) -> Receive:

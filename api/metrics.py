@@ -53,7 +53,9 @@ class _StoreCollector(Collector):
         try:
             with self._store.read() as s:
                 for rule, state, count in s.execute(
-                    select(Incident.rule, Incident.status, func.count()).group_by(Incident.rule, Incident.status)
+                    select(Incident.rule, Incident.status, func.count())
+                    .where(Incident.shadow.is_(False))  # shadow runs' incidents are compared, not alarms
+                    .group_by(Incident.rule, Incident.status)
                 ):
                     incidents.add_metric([rule, state], count)
                 for state, count in s.execute(

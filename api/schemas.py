@@ -52,6 +52,10 @@ class IncidentOut(BaseModel):
     clip_url: str | None = Field(description="API link of the clip (HTTP Range supported)")
     evidence_sha256: str | None
     keep: bool
+    shadow: bool = Field(
+        default=False, description="A shadow run's incident (a candidate model beside production): never pushed"
+    )
+    candidate: str | None = Field(default=None, description="The candidate model of a shadow incident")
 
     @classmethod
     def of(cls, row: Incident | Row[Any], base_url: str) -> IncidentOut:
@@ -78,6 +82,8 @@ class IncidentOut(BaseModel):
             clip_url=clip_link(base_url, row.id) if row.clip_path else None,
             evidence_sha256=row.evidence_sha256,
             keep=row.keep,
+            shadow=bool(row.shadow),
+            candidate=row.candidate,
         )
 
 
@@ -191,3 +197,66 @@ class ValidationProblems(BaseModel):
     """Every 422: one entry per problem."""
 
     detail: list[FieldProblem]
+
+
+# ------------------------------------------------------------------------------------ GET /v1/stats (the dashboard)
+class GroupRow(BaseModel):
+    key: list[str] = Field(description="One value per dimension of `by`, in its order (zone: empty = no zone)")
+    count: int
+
+
+class Grouping(BaseModel):
+    """Incidents counted by a combination of dimensions (`group_by=day,rule`: incidents per day per rule)."""
+
+    by: list[str] = Field(
+        description="The dimensions, as asked: site, camera, rule, zone, severity, status, handling, "
+        "day (the local date in `tz`)"
+    )
+    rows: list[GroupRow]
+
+
+class BacklogBucket(BaseModel):
+    """Incidents whose handling is not finished, by age (now - started_at)."""
+
+    age: str = Field(description="lt_1h | 1h_4h | 4h_24h | 1d_3d | 3d_7d | gt_7d")
+    max_age_s: float | None = Field(description="Upper bound of the bucket's ages in seconds; null: none")
+    new: int
+    acknowledged: int
+
+
+class DurationStats(BaseModel):
+    count: int = Field(description="Incidents measured")
+    median_s: float | None
+    p90_s: float | None
+
+
+class HandlingTimes(BaseModel):
+    site: str = Field(description="A site, or `*` for every site the key sees")
+    acknowledge: DurationStats = Field(description="started_at → the first handling action")
+    resolve: DurationStats = Field(description="started_at → the action that finished it (resolve / false-positive)")
+
+
+class FalsePositiveRate(BaseModel):
+    key: str = Field(description="The rule or camera")
+    incidents: int
+    judged: int = Field(description="Resolved + false positive")
+    false_positive: int
+    rate: float | None = Field(description="false_positive / judged; null when none was judged")
+
+
+class Stats(BaseModel):
+    timezone: str = Field(description="The time zone of `by_day` and of `day` in groups (`tz`)")
+    total: int
+    by_site: dict[str, int]
+    by_camera: dict[str, int]
+    by_rule: dict[str, int]
+    by_zone: dict[str, int] = Field(description="Zone name → count; empty key = incidents without a zone")
+    by_severity: dict[str, int]
+    by_status: dict[str, int]
+    by_handling: dict[str, int]
+    by_day: dict[str, int]
+    groups: list[Grouping] = Field(description="One per `group_by` asked for")
+    backlog: list[BacklogBucket] = Field(description="Unfinished incidents by age (ignores since/until)")
+    handling_times: list[HandlingTimes]
+    false_positives_by_rule: list[FalsePositiveRate]
+    false_positives_by_camera: list[FalsePositiveRate]

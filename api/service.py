@@ -26,6 +26,7 @@ from api.consumer import STORE_GROUP
 from api.metrics import Metrics, WorkerSpool
 from api.mqtt.cameras import ConfiguredSites, embedded_reports
 from api.mqtt.publisher import from_settings as mqtt_publisher
+from api.reports.scheduler import DigestScheduler
 from api.retention import Retention
 from api.settings import Settings
 from api.store.db import Store
@@ -34,10 +35,13 @@ from pipelines.bus.factory import make_bus
 from pipelines.bus.redis_streams import RedisStreamBus
 from pipelines.camera.assemble import EvidenceOptions
 from pipelines.camera.sinks import BusSink
+from pipelines.distributed.model_catalog import LocalModelCatalog
 from pipelines.worker.camera_worker import CameraWorker
 from pipelines.worker.data_dir import prepare_data_dir
 from pipelines.worker.evidence_chain import open_chain
+from pipelines.worker.model_sync import ModelSync
 from vision.detect.batcher import BatcherPool
+from vision.detect.model_store import ModelCache, ModelStore
 from vision.detect.registry import ModelRegistry
 
 log = logging.getLogger(__name__)
@@ -55,6 +59,8 @@ class EmbeddedService:
             spool_max_bytes=settings.spool_max_bytes,
         )
         self.registry = ModelRegistry(settings.models_dir, precision=settings.precision)
+        # pushed models (POST /v1/models): the catalogue in a file beside the store; the cameras follow it
+        self.models = LocalModelCatalog(settings.model_store_dir / "catalog.json")
         self.chain = open_chain(settings, "main")  # manifests of its cameras and tombstones of its retention
         self.store = Store(settings.database_url)
         self.metrics = Metrics(self.store)
@@ -68,6 +74,7 @@ class EmbeddedService:
             bus=self.bus,
             workers=self.workers,
             frames=self.latest_frame,
+            models=self.models,
         )
         self.worker = CameraWorker(
             settings.config_dir,
@@ -78,8 +85,12 @@ class EmbeddedService:
             loop_files=realtime_files,
             on_inference=self.metrics.observe_inference,
             batching=BatcherPool() if settings.batching else None,
+            models=ModelSync(
+                self.models, ModelCache(ModelStore(settings.model_store_dir), settings.model_cache_dir), "embedded"
+            ),
         )
         self.retention = Retention(settings, self.store, live=self.live_incidents, chain=self.chain)
+        self.digests = DigestScheduler(settings, self.store)  # daily report digests (api/reports/scheduler.py)
         # SAFEWATCH_MQTT_URL: stored events and camera status to MQTT (reads the store after the commit, own thread)
         sites = ConfiguredSites(settings.config_dir)
         self.mqtt = mqtt_publisher(settings, self.store, self.metrics, embedded_reports(self.worker, sites))
@@ -109,6 +120,7 @@ class EmbeddedService:
         self.worker.start()
         self._pump.start()
         self.retention.start()
+        self.digests.start()
         if self.mqtt is not None:
             self.mqtt.start()
 
@@ -123,6 +135,7 @@ class EmbeddedService:
             log.warning("shutdown: %d events not yet stored after %.0f s", left, drain_timeout)
         self._pump_stop.set()
         self.retention.stop()
+        self.digests.stop()
         if self.mqtt is not None:  # after the drain: the last stored events still go out, then `offline`
             self.mqtt.stop()
 

@@ -21,6 +21,7 @@ from api.distributed import ConfigSync, RedisWorkers
 from api.metrics import Metrics, WorkerSpool
 from api.mqtt.cameras import ConfiguredSites, distributed_reports
 from api.mqtt.publisher import from_settings as mqtt_publisher
+from api.reports.scheduler import DigestScheduler
 from api.retention import Retention
 from api.settings import Settings
 from api.store.db import Store
@@ -29,6 +30,7 @@ from pipelines.bus.factory import make_bus
 from pipelines.bus.redis_client import RedisUnavailable, connect
 from pipelines.config.source import DirConfigSource
 from pipelines.distributed.leases import read_heartbeats
+from pipelines.distributed.model_catalog import RedisModelCatalog
 from pipelines.worker.data_dir import prepare_data_dir
 from pipelines.worker.evidence_chain import open_chain
 from pipelines.worker.runtime import NO_REDIS, StartupError
@@ -69,9 +71,11 @@ class ApiService:
                 for h in read_heartbeats(self.client, settings.redis_prefix)
             ]
         )
-        self.app = create_app(settings, store=store, metrics=metrics, bus=self.bus, workers=workers)
+        models = RedisModelCatalog(self.client, settings.redis_prefix)  # pushed models: the workers follow it
+        self.app = create_app(settings, store=store, metrics=metrics, bus=self.bus, workers=workers, models=models)
         self.sync = ConfigSync(settings.config_dir, self.client, settings.redis_prefix, interval_s=sync_interval_s)
         self.retention = Retention(settings, store, chain=open_chain(settings, "main"))  # tombstones of retention
+        self.digests = DigestScheduler(settings, store)  # daily report digests (api/reports/scheduler.py)
         # camera_offline for cameras no worker holds (one API process raises it, under a Redis lock: api/unheld.py)
         self.unheld = UnheldCameras(
             self.client, settings.redis_prefix, DirConfigSource(settings.config_dir).cameras, self.bus
@@ -84,6 +88,7 @@ class ApiService:
         """Publish the camera configs (returns how many changed) and keep them in sync; start retention."""
         changed = self.sync.start()
         self.retention.start()
+        self.digests.start()
         self.unheld.start()
         if self.mqtt is not None:
             self.mqtt.start()
@@ -105,6 +110,7 @@ class ApiService:
         if self.mqtt is not None:
             self.mqtt.stop()
         self.retention.stop()
+        self.digests.stop()
         self.unheld.stop()
         self.sync.stop()
         self.bus.close()

@@ -71,6 +71,9 @@ class Settings(RuntimeSettings):
     max_upload_bytes: int = Field(
         default=20 * 1024 * 1024, gt=0, description="Largest accepted upload (POST /v1/detect)"
     )
+    max_model_bytes: int = Field(
+        default=512 * 1024 * 1024, gt=0, description="Largest accepted ONNX file (POST /v1/models, streamed to disk)"
+    )
     detect_concurrency: int = Field(
         default=2, ge=1, le=64, description="POST /v1/detect requests decoded and analysed at once (own thread pool)"
     )
@@ -102,6 +105,9 @@ class Settings(RuntimeSettings):
     webhook_lease_s: float = Field(default=60.0, gt=0, description="Claim lease, so two dispatchers never double-send")
     webhook_batch: int = Field(default=20, ge=1, description="Deliveries claimed per dispatcher round")
     webhook_dispatcher: bool = Field(default=True, description="Run the webhook dispatcher inside the API process")
+    webhook_rate_window_s: float = Field(
+        default=60.0, gt=0, description="The window a subscription's `rate_limit_per_min` counts in (tests shorten it)"
+    )
     webhook_allow_hosts: str = Field(
         default="",
         description="Comma list of host names, IP addresses and CIDR networks webhooks may reach although they are "

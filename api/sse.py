@@ -6,6 +6,10 @@ connected stream whose key may see the event's site; streams never poll the stor
 store only to catch up: once when it resumes after `Last-Event-ID`, and again if it fell `QUEUE` events behind.
 A stream starts at the newest event when it connects (only new events) unless it resumes.
 
+Handling actions (ack / resolve / false-positive, `api.store.handling`) are sent too, as `event: handling` with
+`{id, site, camera_id, handling, action, actor, at}` and no `id:` line: they are live only (a resumed stream does
+not replay them; a client that reconnects reloads what it shows), so the web console updates every open list.
+
 Streams are capped per key (`sse_max_per_key`) and in total (`sse_max_total`): a stream holds its slot until the
 client disconnects, and a connection over a cap is refused (429) before it streams.
 """
@@ -18,14 +22,14 @@ from collections.abc import AsyncIterator, Set
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sse_starlette import ServerSentEvent
 
 from api.links import public_event, signed_links
 from api.settings import Settings
 from api.store.db import Store
 from api.store.incidents import events_after, last_event_number
-from api.store.models import Incident, IncidentEventRow
+from api.store.models import HandlingAction, Incident, IncidentEventRow
 
 PAGE = 200
 #: Events a stream may fall behind the feed before it catches up from the store instead.
@@ -38,13 +42,14 @@ class Waker(Protocol):
 
 @dataclass(frozen=True)
 class FeedEvent:
-    number: int
+    number: int  # the store event number (a `handling` event: the action's id, not sent)
     type: str
     site: str
-    data: str  # the public IncidentEvent JSON, serialised once for every stream
+    data: str  # the public IncidentEvent JSON (`handling`: see the module docs), serialised once for every stream
+    live: bool = False  # a `handling` event: no SSE id, never replayed
 
     def sse(self) -> ServerSentEvent:
-        return ServerSentEvent(data=self.data, event=self.type, id=str(self.number))
+        return ServerSentEvent(data=self.data, event=self.type, id=None if self.live else str(self.number))
 
 
 class StreamsFull(Exception):
@@ -79,6 +84,7 @@ class EventFeed:
         self._waker = waker
         self._subs: set[Subscription] = set()
         self.position = 0  # number of the newest event handed to the streams
+        self.action_position = 0  # id of the newest handling action handed to the streams
 
     @property
     def streams(self) -> int:
@@ -100,18 +106,24 @@ class EventFeed:
     async def prime(self) -> None:
         """Start at the newest stored event (before the app serves: a stream must not begin at 0)."""
         self.position = await asyncio.to_thread(self._latest)
+        self.action_position, _ = await asyncio.to_thread(self._handled, None)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Until `stop`: read what was committed after `position` and offer it to every stream."""
         while not stop.is_set():
             if not self._subs:  # nobody listens: only keep the position current
                 self.position = max(self.position, await asyncio.to_thread(self._latest))
+                self.action_position, _ = await asyncio.to_thread(self._handled, None)
             else:
                 events = await asyncio.to_thread(self._read, self.position)
                 for event in events:
                     for sub in list(self._subs):
                         sub.offer(event)
                     self.position = event.number
+                self.action_position, handled = await asyncio.to_thread(self._handled, self.action_position)
+                for event in handled:
+                    for sub in list(self._subs):
+                        sub.offer(event)
                 if len(events) == PAGE:
                     continue
             await self._waker.wait(self._settings.sse_poll_interval_s)
@@ -124,7 +136,7 @@ class EventFeed:
         query = (
             select(IncidentEventRow.number, IncidentEventRow.type, IncidentEventRow.payload, Incident.site)
             .join(Incident, Incident.id == IncidentEventRow.incident_id)
-            .where(IncidentEventRow.number > after)
+            .where(IncidentEventRow.number > after, IncidentEventRow.shadow.is_(False))  # shadow runs: never pushed
             .order_by(IncidentEventRow.number)
             .limit(PAGE)
         )
@@ -134,6 +146,34 @@ class EventFeed:
                 FeedEvent(number, kind, site, json.dumps(public_event(payload, base), ensure_ascii=False))
                 for number, kind, payload, site in session.execute(query)
             ]
+
+    def _handled(self, after: int | None) -> tuple[int, list[FeedEvent]]:
+        """Handling actions after action id `after` as `handling` events (None: none, only the newest id)."""
+        newest = select(func.coalesce(func.max(HandlingAction.id), 0))
+        query = (
+            select(HandlingAction, Incident.site, Incident.camera_id)
+            .join(Incident, Incident.id == HandlingAction.incident_id)
+            .where(HandlingAction.id > (after or 0), Incident.shadow.is_(False))
+            .order_by(HandlingAction.id)
+            .limit(PAGE)
+        )
+        with self._store.read() as session:
+            if after is None:
+                return int(session.scalar(newest) or 0), []
+            events, position = [], after
+            for action, site, camera_id in session.execute(query):
+                position = action.id
+                data = {
+                    "id": action.incident_id,
+                    "site": site,
+                    "camera_id": camera_id,
+                    "handling": action.to_status,
+                    "action": action.action,
+                    "actor": action.actor,
+                    "at": action.at.isoformat(),
+                }
+                events.append(FeedEvent(action.id, "handling", site, json.dumps(data, ensure_ascii=False), live=True))
+            return position, events
 
     def backlog(self, after: int, sites: Set[str] | None) -> list[FeedEvent]:
         """Up to PAGE stored events after `after` of `sites` (a resuming or lagging stream catching up)."""
@@ -164,7 +204,9 @@ async def event_stream(feed: EventFeed, sub: Subscription, after: int | None) ->
                         break
                 catch_up = False
             event = await sub.queue.get()
-            if event.number > last:  # already sent while catching up
+            if event.live:  # a handling event
+                yield event.sse()
+            elif event.number > last:  # already sent while catching up
                 last = event.number
                 yield event.sse()
     finally:

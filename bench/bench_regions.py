@@ -6,11 +6,14 @@ Side by side in one process, alternating rounds, medians, over the same frames o
 - `regions`: `detect: {mode: regions}` — windows around motion and tracks, whole frames every
   `full_frame_interval_s` or when the windows would cost more than `max_cost`, stationary objects carried;
 - `inference`: one whole-frame inference of the default fp32 model (its card's ONNX file), on analysed frames.
+The pipeline sides run the registry's choice at `--precision` (default `auto`: the int8 variant on this CPU-only
+machine once `make models` has built it), the reference stays fp32.
 Both pipeline sides are `safewatch replay`'s in-process path (build_runtime → CameraPipeline) on the merged e2e
 camera (exit_blocked + two intrusion zones), evidence off. CPU is the whole process's (decode, motion, detect,
 tracking, rules, incidents), per analysed frame. The incident sets of both sides are compared too.
 
-Run: .venv/bin/python -m bench.bench_regions [--rounds 3] [--seconds 80]  → bench/results/regions.md
+Run: .venv/bin/python -m bench.bench_regions [--rounds 3] [--seconds 80] [--precision auto|fp32|int8]
+→ bench/results/regions.md
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from pipelines.camera.sinks import CallbackSink
 from pipelines.config.camera import CameraConfig
 from pipelines.events import IncidentEvent
 from vision.detect.detector import Detector
+from vision.detect.precision import PRECISIONS
 from vision.detect.registry import ModelRegistry
 from vision.sources import SourceConfig, VideoSource
 
@@ -86,7 +90,12 @@ def run_inference(detector: Detector, seconds: float, frames: int = 40) -> float
 
 
 def report(
-    sides: dict[str, Side], infer_ms: list[float], seconds: float, rounds: int, load: tuple[float, float]
+    sides: dict[str, Side],
+    infer_ms: list[float],
+    seconds: float,
+    rounds: int,
+    load: tuple[float, float],
+    runs: str = "",
 ) -> str:
     full, reg = sides["full"], sides["regions"]
     inf = statistics.median(infer_ms)
@@ -98,7 +107,7 @@ def report(
         f"## Motion regions vs whole frames (medians of {rounds} alternating rounds, one process)",
         "",
         f"Input: sample_media/vtest.mp4 (H.264 768x576, 10 fps), first {seconds:.0f} s at analysis 5 fps; "
-        f"pipeline models {', '.join(full.models)}; camera: tests/pipelines/e2e exit_van + intrusion_path + "
+        f"pipeline models {', '.join(full.models)}{runs}; camera: tests/pipelines/e2e exit_van + intrusion_path + "
         f"quiet_lawn merged, evidence off, `detect` defaults apart from `mode`. Reference: one whole-frame "
         f"inference of the default fp32 model, median {inf:.1f} ms CPU. Machine: {os.cpu_count()} CPUs shared "
         f"with other work, load average {load[0]:.1f} at the start and {load[1]:.1f} at the end; CPU time "
@@ -130,8 +139,9 @@ def report(
         "window for them.",
         "- The ≤ 0.6 goal is not reachable on this clip by regions alone: decode (every frame of the 10 fps clip), "
         "the motion mask, tracking and rules cost about a quarter of an inference per analysed frame by themselves, "
-        "and most frames need a whole-frame inference. The cheaper inference (int8, issue 13 item 3) multiplies "
-        "with this; quiet scenes (a still view, one mover) run one window or none.",
+        "and most frames need a whole-frame inference. The int8 variant (issue 13, the CPU default since `make "
+        "models` builds it) makes each inference cheaper and multiplies with this; quiet scenes (a still view, one "
+        "mover) run one window or none.",
         "- CPU times swell with machine load (the reference inference alone ranges 43-85 ms CPU between an idle and "
         "a loaded machine), so compare the ratios of one run, not absolute times across runs.",
         "",
@@ -148,12 +158,14 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--seconds", type=float, default=80.0, help="media seconds of the clip per run")
     parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--precision", choices=PRECISIONS, default="auto", help="the pipeline sides' precision")
     args = parser.parse_args()
     logging.basicConfig(level=logging.ERROR)
     load0 = os.getloadavg()[0]
-    registry = ModelRegistry(ROOT / "models")
+    registry = ModelRegistry(ROOT / "models", precision=args.precision)
     cam = camera()
     card = registry.card(registry.default_model())
+    runs = f" (precision {args.precision}: runs {registry.runtime_card(card.name).file})"
     reference = Detector(card, ROOT / "models")
     sides = {"full": Side(), "regions": Side()}
     infer_ms: list[float] = []
@@ -162,7 +174,7 @@ def main() -> None:
         for name in order:
             run_side(with_mode(cam, name), registry, args.seconds, sides[name])
         infer_ms.append(run_inference(reference, args.seconds))
-    text = report(sides, infer_ms, args.seconds, args.rounds, (load0, os.getloadavg()[0]))
+    text = report(sides, infer_ms, args.seconds, args.rounds, (load0, os.getloadavg()[0]), runs)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(text, encoding="utf-8")
     print(text)

@@ -5,12 +5,17 @@ pipeline (incidents against hand-labelled episodes).
     safewatch eval MODEL --clip VIDEO [--frames 20] [--step K] [--reference MODEL|--no-reference] [--conf C] [--json]
     safewatch eval --episodes FILE... [--tolerance 2] [--set PARAM=V]... [--sweep PARAM=V1,V2,...] [--conf C]
                    [--report DIR] [--json]
+    safewatch eval --shadow CAMERA --since T [--until T] [--candidate MODEL] [--tolerance 2] [--database URL] [--json]
 
 With `--episodes`, each episodes file (pipelines/evaluation/episodes.py) names a clip and a camera config; the clip
 is replayed through that camera's pipeline (as `safewatch replay`) and the incidents are matched to the episodes
 (pipelines/evaluation/metrics.py); `--set`/`--sweep` address camera-config parameters as described in
 pipelines/evaluation/run.py (`rules.intrusion.min_seconds`, `conf`); `--conf C` is `--set conf=C`. A bad episodes
 file, camera or parameter exits 2 naming the file and line.
+
+With `--shadow CAMERA`, the camera's production incidents are compared with its shadow runs' (`shadow_models`) in
+the store: both raised, only one raised, and the candidate's wins and losses by production's handling
+(cli/eval_shadow.py).
 
 With `--annotations`, ground-truth categories are matched by name to the model card's labels (see
 vision/detect/coco_eval.py); unmatched categories are listed. The default `--conf` there is 0.001, as COCO mAP is
@@ -31,6 +36,8 @@ import sys
 from typing import Any
 
 from cli.common import add_models_dir_flag, add_precision_flag, model_registry
+from cli.eval_shadow import add_arguments as add_shadow_arguments
+from cli.eval_shadow import cmd_eval_shadow
 from pipelines.camera.assemble import PipelineConfigError
 from pipelines.config.yaml_io import ConfigError
 from pipelines.evaluation import report
@@ -174,6 +181,8 @@ def cmd_eval_episodes(args: argparse.Namespace) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
+    if args.shadow:
+        return cmd_eval_shadow(args)
     if args.episodes:
         return cmd_eval_episodes(args)
     if args.model is None:
@@ -218,4 +227,5 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     g.add_argument("--sweep", metavar="PARAM=V1,V2", help="re-run once per value; precision/recall per value")
     g.add_argument("--report", type=pathlib.Path, metavar="DIR", help="write DIR/index.html (table, timelines)")
     g.add_argument("--threads", type=int, default=0, help="ONNX Runtime threads per replay (0: its default)")
+    add_shadow_arguments(p)
     p.set_defaults(func=cmd_eval)

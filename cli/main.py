@@ -12,7 +12,7 @@ import logging
 import sys
 from collections.abc import Callable
 
-from cli import api, bench, config, dataset, detect, eval, evidence, keys, models, probe, replay, run, worker
+from cli import api, bench, config, dataset, detect, eval, evidence, keys, models, probe, replay, report, run, worker
 from cli.common import BadSetting
 from vision.redact import RedactingFormatter
 
@@ -33,6 +33,7 @@ COMMANDS: tuple[Register, ...] = (
     models.register,
     probe.register,
     replay.register,
+    report.register,
     run.register,
     worker.register,
 )

@@ -1,4 +1,5 @@
-"""`safewatch models list|validate|build|import|quantize` — model cards and the ONNX files they describe."""
+"""`safewatch models list|validate|build|import|quantize|push` — model cards and the ONNX files they describe (`push`:
+cli/models_push.py, a new version to a running API)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import numpy as np
 import yaml
 
 from cli.common import add_models_dir_flag, models_dir
+from cli.models_push import add_push
 from vision.detect.build import BuildResult, Sha256MismatchError, build_model
 from vision.detect.card import ModelCard
 from vision.detect.errors import DetectError, ModelError
@@ -168,7 +170,7 @@ def cmd_quantize(args: argparse.Namespace) -> int:
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    parser = subparsers.add_parser("models", help="model cards: list, validate, build, import, quantize")
+    parser = subparsers.add_parser("models", help="model cards: list, validate, build, import, quantize, push")
     add_models_dir_flag(parser)
     sub = parser.add_subparsers(dest="models_command", metavar="ACTION", required=True)
     p = sub.add_parser("list", help="cards, labels provided, built?, sha256 ok?")
@@ -194,3 +196,4 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p.add_argument("--calibration", type=int, default=32, help="calibration frames")
     p.add_argument("--evaluation", type=int, default=16, help="frames for agreement and latency")
     p.set_defaults(func=cmd_quantize)
+    add_push(sub)

@@ -9,14 +9,20 @@ that grows with every lease grant of that camera, pipelines/distributed/fencing.
 token is older than the newest it has seen for its camera. A `FenceGrant` is what a grant writes to the event stream,
 so the store sees a new owner's token before anything a paused former owner sends afterwards. Events without a token
 (embedded mode, workers older than fencing) are never fenced.
+
+Shadow runs (a camera's `shadow_models`, pipelines/camera/shadow.py): a candidate model runs beside production on the
+same frames through the same rules; its events carry `shadow: true` and `candidate` (the model's name). They are
+stored for comparison (`safewatch eval --shadow`) and never pushed (webhooks, SSE, MQTT). Both fields are left out
+of the JSON of a production event, so production payloads are exactly what they were before shadow runs existed.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler, model_serializer
 
 
 class EventType(StrEnum):
@@ -57,6 +63,23 @@ class IncidentEvent(BaseModel):
         ge=0,
         description="Lease token of the publishing worker for this camera (distributed mode; null when embedded)",
     )
+    shadow: bool = Field(
+        default=False,
+        description="An incident of a shadow run (a candidate model beside production): stored for comparison, "
+        "never pushed. Omitted from the JSON when false",
+    )
+    candidate: str | None = Field(
+        default=None, max_length=128, description="The candidate model of a shadow incident (omitted when not shadow)"
+    )
+
+    @model_serializer(mode="wrap")
+    def _omit_production_defaults(self, handler: SerializerFunctionWrapHandler) -> Any:
+        """A production event serialises exactly as before shadow runs existed (no `shadow`/`candidate` keys)."""
+        data = handler(self)
+        if isinstance(data, dict) and not self.shadow:
+            data.pop("shadow", None)
+            data.pop("candidate", None)
+        return data
 
     @property
     def event_key(self) -> str:

@@ -77,7 +77,7 @@ class EventReader:
     def after(self, number: int, limit: int) -> list[StoredEvent]:
         query = (
             select(IncidentEventRow.number, IncidentEventRow.payload)
-            .where(IncidentEventRow.number > number)
+            .where(IncidentEventRow.number > number, IncidentEventRow.shadow.is_(False))  # shadow runs: never pushed
             .order_by(IncidentEventRow.number)
             .limit(limit)
         )

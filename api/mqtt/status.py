@@ -93,7 +93,7 @@ def open_incidents(store: Store) -> dict[str, int]:
     """camera id → number of open incidents in the store."""
     query = (
         select(Incident.camera_id, func.count())
-        .where(Incident.status == IncidentStatus.open.value)
+        .where(Incident.status == IncidentStatus.open.value, Incident.shadow.is_(False))
         .group_by(Incident.camera_id)
     )
     with store.read() as session:

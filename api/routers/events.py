@@ -1,5 +1,6 @@
-"""`GET /v1/events`: Server-Sent Events of IncidentEvent (platform role), resumable with `Last-Event-ID`; a
-site-scoped key receives only its sites' events. Streams are capped per key and in total (429, `api.sse`)."""
+"""`GET /v1/events`: Server-Sent Events of IncidentEvent (viewer role: site managers' consoles are live), resumable
+with `Last-Event-ID`; a site-scoped key receives only its sites' events. Streams are capped per key and in total
+(429, `api.sse`)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from fastapi import APIRouter, Header, HTTPException, Query, status
 from sse_starlette import EventSourceResponse
 from starlette.background import BackgroundTask
 
-from api.deps import CtxDep, PlatformKey
+from api.deps import CtxDep, ViewerKey
 from api.schemas import Problem
 from api.sse import StreamsFull, event_stream
 
@@ -29,7 +30,7 @@ router = APIRouter(prefix="/v1", tags=["events"])
     },
 )
 async def events(
-    key: PlatformKey,
+    key: ViewerKey,
     ctx: CtxDep,
     last_event_id: Annotated[str | None, Header(description="Resume after this store event number")] = None,
     after: Annotated[

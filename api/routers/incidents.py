@@ -94,12 +94,23 @@ def list_(
     until: Annotated[IsoDateTime | None, Query(description="started_at < until (ISO 8601 date-time)")] = None,
     cursor: Annotated[str | None, Query(max_length=1024)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    shadow: Annotated[
+        Literal["only", "include"] | None,
+        Query(description="Shadow runs' incidents (candidate models): left out unless `only` or `include`"),
+    ] = None,
 ) -> IncidentPage:
     since, until = _utc(since), _utc(until)
     if since and until and since > until:
         raise HTTPException(status.HTTP_400_BAD_REQUEST, "`since` must not be after `until`")
     filters = IncidentFilter(
-        camera=camera, site=site, rule=rule, status=status_, since=since, until=until, scope=key.sites
+        camera=camera,
+        site=site,
+        rule=rule,
+        status=status_,
+        since=since,
+        until=until,
+        scope=key.sites,
+        shadow=shadow or "exclude",
     )
     try:
         with store.read() as session:

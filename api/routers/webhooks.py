@@ -1,4 +1,4 @@
-"""Webhook subscriptions (admin): create, list, delete, deliveries (incl. dead letters), re-drive.
+"""Webhook subscriptions (admin): create, change, list, delete, deliveries (incl. dead letters), re-drive.
 
 A site-scoped admin key works only with subscriptions whose `filters.sites` lie within its sites: it must give such a
 filter when it creates one (403 otherwise), and any other subscription is 404 to it and missing from its list.
@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException, Query, Response, status
-from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field
+from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, field_validator
 
 from api.deps import AdminKey, CtxDep, Principal, StoreDep
 from api.jsontypes import Responses
@@ -21,6 +21,7 @@ from api.store import outbox
 from api.store.models import Webhook, WebhookDelivery
 from api.webhooks.formats import WebhookFormat
 from api.webhooks.guard import RefusedUrl, UnresolvedHost, WebhookGuard
+from api.webhooks.i18n import DEFAULT_LANGUAGE, Language
 from vision.redact import redact_url
 
 router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"])
@@ -41,13 +42,95 @@ class WebhookFilters(BaseModel):
     rules: list[str] = Field(default_factory=list, description="Empty = every rule")
 
 
-class WebhookCreate(BaseModel):
+#: Messages a minute the chat robots accept (DingTalk and WeCom group robots 20, Feishu custom bots 100): the default
+#: `rate_limit_per_min` of a new subscription in that format. 0 = no limit (the generic JSON).
+PLATFORM_RATE = {WebhookFormat.json: 0, WebhookFormat.dingtalk: 20, WebhookFormat.wecom: 20, WebhookFormat.feishu: 100}
+EventKind = Literal["incident", "evidence.checkpoint"]
+
+
+def _unique_events(value: list[EventKind] | None) -> list[EventKind] | None:
+    if value is not None and len(set(value)) != len(value):
+        raise ValueError("events must not repeat a kind")
+    return value
+
+
+class Delivery(BaseModel):
+    """What and how fast a subscription is sent (POST and PATCH)."""
+
     model_config = ConfigDict(extra="forbid")
+
+    format: WebhookFormat | None = None
+    filters: WebhookFilters | None = None
+    min_interval_s: int | None = Field(
+        default=None,
+        strict=True,
+        ge=0,
+        le=86400,
+        description="Per camera and rule: messages at least this many seconds apart; incidents within it are folded "
+        "into one digest message sent when it is over. 0 (default) = every event at once",
+    )
+    rate_limit_per_min: int | None = Field(
+        default=None,
+        strict=True,
+        ge=0,
+        le=6000,
+        description="Most messages a minute; more wait in the queue (never dropped). Default: the platform's limit "
+        "(dingtalk and wecom 20, feishu 100), 0 for json; 0 = no limit",
+    )
+    language: Language | None = Field(default=None, description="Chat formats' language: zh-CN (default) or en")
+    events: list[EventKind] | None = Field(
+        default=None,
+        min_length=1,
+        description="What to send: `incident` (default) and/or `evidence.checkpoint` (signed evidence chain heads)",
+    )
+
+    _events = field_validator("events")(_unique_events)
+
+
+class WebhookCreate(Delivery):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "url": "https://hooks.example/robot/send?access_token=…",
+                    "secret": "a-long-random-secret",
+                    "format": "dingtalk",
+                    "filters": {"sites": ["north"], "rules": ["intrusion"]},
+                    "min_interval_s": 300,
+                    "rate_limit_per_min": 20,
+                    "language": "zh-CN",
+                    "events": ["incident", "evidence.checkpoint"],
+                }
+            ]
+        },
+    )
 
     url: AnyHttpUrl
     secret: str = Field(min_length=8, max_length=512, description="HMAC key; stored, never returned")
-    format: WebhookFormat = WebhookFormat.json
-    filters: WebhookFilters = Field(default_factory=WebhookFilters)
+
+    def options(self) -> dict[str, Any]:
+        """The stored settings of a new subscription, defaults filled in."""
+        fmt = self.format or WebhookFormat.json
+        rate = PLATFORM_RATE[fmt] if self.rate_limit_per_min is None else self.rate_limit_per_min
+        return {
+            "min_interval_s": self.min_interval_s or 0,
+            "rate_limit_per_min": rate,
+            "language": (self.language or DEFAULT_LANGUAGE).value,
+            "events": list(self.events or ["incident"]),
+        }
+
+
+class WebhookPatch(Delivery):
+    """Fields to change; the others keep their values (URL and secret: delete and subscribe again)."""
+
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"min_interval_s": 600, "language": "en"}]}
+    )
+
+    def changes(self) -> dict[str, Any]:
+        out = self.model_dump(exclude_unset=True, exclude_none=True, mode="json")
+        return out
 
 
 class WebhookOut(BaseModel):
@@ -55,6 +138,10 @@ class WebhookOut(BaseModel):
     url: str = Field(description="Credentials, token-like query values and path tokens (`/hook/***`) are redacted")
     format: str
     filters: WebhookFilters
+    min_interval_s: int
+    rate_limit_per_min: int
+    language: str
+    events: list[str]
     created_at: datetime
 
     @classmethod
@@ -64,6 +151,10 @@ class WebhookOut(BaseModel):
             url=redact_url(row.url),
             format=row.format,
             filters=WebhookFilters(**row.filters),
+            min_interval_s=row.min_interval_s,
+            rate_limit_per_min=row.rate_limit_per_min,
+            language=row.language,
+            events=list(row.events or ["incident"]),
             created_at=row.created_at,
         )
 
@@ -71,6 +162,8 @@ class WebhookOut(BaseModel):
 class DeliveryOut(BaseModel):
     id: int
     event_key: str
+    kind: str = Field(description="incident | incident.digest | evidence.checkpoint")
+    digest_id: int | None = Field(description="The digest delivery this incident was folded into (push rate control)")
     status: str = Field(description="pending | delivered | dead (dead letter)")
     attempts: int
     next_attempt_at: datetime
@@ -87,6 +180,8 @@ class DeliveryOut(BaseModel):
         return cls(
             id=row.id,
             event_key=row.event_key,
+            kind=row.kind,
+            digest_id=row.digest_id,
             status=row.status,
             attempts=row.attempts,
             next_attempt_at=row.next_attempt_at,
@@ -125,12 +220,20 @@ def _require(store: StoreDep, webhook_id: str, key: Principal) -> None:
             raise HTTPException(status.HTTP_404_NOT_FOUND, f"webhook {webhook_id!r} not found")
 
 
-def _check_scope(body: WebhookCreate, key: Principal) -> None:
-    if key.sites is not None and not key.covers(body.filters.sites):
+def _check_scope(filters: WebhookFilters | None, events: list[EventKind] | None, key: Principal) -> None:
+    if key.sites is None:
+        return
+    if filters is not None and not key.covers(filters.sites):
         raise HTTPException(
             status.HTTP_403_FORBIDDEN,
             f"key {key.name!r} is scoped to {', '.join(sorted(key.sites))}: a webhook it creates needs "
             "filters.sites, within those sites",
+        )
+    if events is not None and "evidence.checkpoint" in events:
+        raise HTTPException(
+            status.HTTP_403_FORBIDDEN,
+            f"key {key.name!r} is scoped to sites: evidence checkpoints name incidents of every site (a key for all "
+            "sites subscribes to them)",
         )
 
 
@@ -148,16 +251,31 @@ def _check_reachable(url: str, settings: Settings) -> None:
 @router.post("", response_model=WebhookOut, status_code=status.HTTP_201_CREATED, responses=UNREACHABLE)
 def create(body: WebhookCreate, key: AdminKey, store: StoreDep, ctx: CtxDep) -> WebhookOut:
     """Subscribe. Only events stored after this call are delivered."""
-    _check_scope(body, key)
+    filters = body.filters or WebhookFilters()
+    _check_scope(filters, body.events, key)
     _check_reachable(str(body.url), ctx.settings)
     with store.session() as session:
         row = outbox.create_webhook(
             session,
             url=str(body.url),
             secret=body.secret,
-            fmt=body.format.value,
-            filters=body.filters.model_dump(),
+            fmt=(body.format or WebhookFormat.json).value,
+            filters=filters.model_dump(),
+            **body.options(),
         )
+        return WebhookOut.of(row)
+
+
+@router.patch("/{webhook_id}", response_model=WebhookOut, responses=NOT_FOUND)
+def update(webhook_id: str, body: WebhookPatch, key: AdminKey, store: StoreDep) -> WebhookOut:
+    """Change a subscription's format, filters, pacing, language or event kinds; what is left out keeps its value.
+    Deliveries already queued keep their kind; the new pacing applies to what is sent from now on."""
+    _require(store, webhook_id, key)
+    _check_scope(body.filters, body.events, key)
+    with store.session() as session:
+        row = outbox.update_webhook(session, webhook_id, **body.changes())
+        if row is None:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, f"webhook {webhook_id!r} not found")
         return WebhookOut.of(row)
 
 

@@ -19,6 +19,7 @@ from sqlalchemy import func, inspect, select
 from api.store.db import Store
 from api.store.evidence import read_only_connection
 from api.store.models import EvidenceCheckpoint, utcnow
+from api.store.outbox import enqueue_checkpoint
 from vision.media.chain import CHAINS_DIR, entry_hash, read_tail
 
 log = logging.getLogger(__name__)
@@ -51,11 +52,11 @@ def record_checkpoints(store: Store, media_root: Path) -> list[Checkpoint]:
             if entry["seq"] <= newest.get(chain, 0):
                 continue
             cp = Checkpoint(chain, entry["seq"], entry_hash(entry))
-            session.add(
-                EvidenceCheckpoint(
-                    chain=chain, seq=cp.seq, entry_sha256=cp.entry_sha256, entry=entry, created_at=utcnow()
-                )
+            row = EvidenceCheckpoint(
+                chain=chain, seq=cp.seq, entry_sha256=cp.entry_sha256, entry=entry, created_at=utcnow()
             )
+            session.add(row)
+            enqueue_checkpoint(session, row)  # webhook event `evidence.checkpoint`, same transaction (outbox)
             made.append(cp)
     for cp in made:
         log.info("evidence checkpoint: chain %s at seq %d (%s)", cp.chain, cp.seq, cp.entry_sha256)

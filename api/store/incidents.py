@@ -15,7 +15,7 @@ import logging
 from collections.abc import Sequence, Set
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import ColumnElement, Row, and_, case, func, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
@@ -49,7 +49,8 @@ class ApplyResult:
 
 
 def apply_event(store: Store, event: IncidentEvent) -> ApplyResult:
-    """Store `event`: event row + incident state + webhook outbox rows in one transaction.
+    """Store `event`: event row + incident state + webhook outbox rows in one transaction (none for a shadow run's
+    event, `event.shadow`: shadow incidents are stored for comparison and never pushed).
 
     Idempotent by `(id, seq)`: a replayed event changes nothing. An event older than the stored state (lower seq)
     is recorded in the event log but never overwrites newer state. An event with a fencing token older than the
@@ -85,7 +86,9 @@ def _apply(session: Session, event: IncidentEvent) -> ApplyResult:
     incident = session.scalar(select(Incident).where(Incident.id == event.id).with_for_update())
     state_changed = True
     if incident is None:
-        incident = Incident(id=event.id, handling=Handling.new, keep=False, last_seq=-1)
+        incident = Incident(
+            id=event.id, handling=Handling.new, keep=False, last_seq=-1, shadow=event.shadow, candidate=event.candidate
+        )
         session.add(incident)
     if event.seq > incident.last_seq:
         _set_state(incident, event)
@@ -94,11 +97,15 @@ def _apply(session: Session, event: IncidentEvent) -> ApplyResult:
         log.info("older event kept in log only", extra={"event_key": event.event_key, "last_seq": incident.last_seq})
     session.flush()
     row = IncidentEventRow(
-        incident_id=event.id, seq=event.seq, type=event.type.value, payload=event.model_dump(mode="json")
+        incident_id=event.id,
+        seq=event.seq,
+        type=event.type.value,
+        payload=event.model_dump(mode="json"),
+        shadow=incident.shadow,
     )
     session.add(row)
     session.flush()
-    deliveries = enqueue_deliveries(session, event, row.number)
+    deliveries = 0 if incident.shadow else enqueue_deliveries(session, event, row.number)
     return ApplyResult(applied=True, number=row.number, state_changed=state_changed, deliveries=deliveries)
 
 
@@ -175,6 +182,9 @@ def decode_cursor(cursor: str) -> tuple[datetime, str]:
         raise BadCursor("invalid cursor; pass back the `next_cursor` of a previous page unchanged") from exc
 
 
+ShadowFilter = Literal["exclude", "only", "include"]
+
+
 @dataclass(frozen=True)
 class IncidentFilter:
     """What a client asked for; `scope` is what its key may see (None: every site), ANDed with the rest."""
@@ -186,6 +196,7 @@ class IncidentFilter:
     since: datetime | None = None
     until: datetime | None = None
     scope: Set[str] | None = None
+    shadow: ShadowFilter = "exclude"  # a shadow run's incidents: left out (default), `only` them, or `include`d
 
 
 def in_sites(sites: Set[str] | None) -> list[ColumnElement[bool]]:
@@ -209,6 +220,8 @@ def _conditions(f: IncidentFilter) -> list[object]:
         cond.append(Incident.started_at >= f.since)
     if f.until:
         cond.append(Incident.started_at < f.until)
+    if f.shadow != "include":
+        cond.append(Incident.shadow.is_(f.shadow == "only"))
     return cond
 
 
@@ -255,8 +268,9 @@ def events_after(
     session: Session, number: int, limit: int = 500, *, sites: Set[str] | None = None
 ) -> Sequence[IncidentEventRow]:
     """Stored events with a store event number above `number`, oldest first (SSE resume); with `sites`, only the
-    events of incidents of those sites (joined on the incident, whose site is the one the list and detail show)."""
-    query = select(IncidentEventRow).where(IncidentEventRow.number > number)
+    events of incidents of those sites (joined on the incident, whose site is the one the list and detail show).
+    Never a shadow run's events: they are not pushed."""
+    query = select(IncidentEventRow).where(IncidentEventRow.number > number, IncidentEventRow.shadow.is_(False))
     if sites is not None:
         query = query.join(Incident, Incident.id == IncidentEventRow.incident_id).where(*in_sites(sites))
     return session.scalars(query.order_by(IncidentEventRow.number).limit(limit)).all()

@@ -17,6 +17,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -112,6 +113,9 @@ class Incident(Base):
     evidence_sha256: Mapped[str | None] = mapped_column(String(64))
     keep: Mapped[bool] = mapped_column(default=False)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # a shadow run's incident (migration 0008, pipelines/camera/shadow.py): compared, never pushed
+    shadow: Mapped[bool] = mapped_column(default=False, server_default=false())
+    candidate: Mapped[str | None] = mapped_column(String(128))  # the shadow run's candidate model
 
 
 class CameraFence(Base):
@@ -139,6 +143,7 @@ class IncidentEventRow(Base):
     type: Mapped[str] = mapped_column(String(16))
     payload: Mapped[EventJSON]
     received_at: Mapped[datetime] = mapped_column(default=utcnow)
+    shadow: Mapped[bool] = mapped_column(default=False, server_default=false())  # its incident's (migration 0008)
 
 
 class HandlingAction(Base):
@@ -182,6 +187,13 @@ class Webhook(Base):
     format: Mapped[str] = mapped_column(String(16))
     filters: Mapped[FilterLists]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Push rate control and language (migration 0006, `api/store/pacing.py`): 0 = off.
+    min_interval_s: Mapped[int] = mapped_column(Integer, default=0)  # per (camera, rule); later ones → one digest
+    rate_limit_per_min: Mapped[int] = mapped_column(Integer, default=0)  # messages per window (0 = no limit)
+    language: Mapped[str] = mapped_column(String(8), default="zh-CN")
+    events: Mapped[list[str]] = mapped_column(JSON, default=lambda: ["incident"])  # incident, evidence.checkpoint
+    lease_owner: Mapped[str | None] = mapped_column(String(64))  # the one dispatcher sending a paced subscription
+    lease_until: Mapped[datetime | None]
 
 
 class WebhookDelivery(Base):
@@ -193,12 +205,19 @@ class WebhookDelivery(Base):
         Index("ix_webhook_deliveries_due", "status", "next_attempt_at"),
         Index("ix_webhook_deliveries_webhook", "webhook_id", "id"),
         Index("ix_webhook_deliveries_event", "event_number"),  # deleting events (retention, migration 0004)
+        Index("ix_webhook_deliveries_digest", "digest_id"),  # the rows a digest folded (migration 0006)
     )
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True)
     webhook_id: Mapped[str] = mapped_column(ForeignKey("webhooks.id", ondelete="CASCADE"))
-    event_number: Mapped[int] = mapped_column(ForeignKey("incident_events.number", ondelete="CASCADE"))
+    # NULL for a digest or a checkpoint (`kind`, migration 0006): those carry their own `payload`.
+    event_number: Mapped[int | None] = mapped_column(ForeignKey("incident_events.number", ondelete="CASCADE"))
     event_key: Mapped[str] = mapped_column(String(160))
+    # incident | incident.digest | evidence.checkpoint
+    kind: Mapped[str] = mapped_column(String(24), default="incident")
+    payload: Mapped[EventJSON | None] = mapped_column(JSON(none_as_null=True))
+    group_key: Mapped[str | None] = mapped_column(String(200))  # "<rule>@<camera>" of incident rows: what digests fold
+    digest_id: Mapped[int | None] = mapped_column(Integer)  # the digest delivery this row was folded into
     status: Mapped[str] = mapped_column(String(16), default=DeliveryStatus.pending)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime]
@@ -208,6 +227,19 @@ class WebhookDelivery(Base):
     response_code: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     delivered_at: Mapped[datetime | None]
+
+
+class WebhookSend(Base):
+    """One message sent (attempted) to a paced subscription (migration 0006): the sliding window its rate limit and
+    its per-(camera, rule) interval count in; rows older than both are deleted as the dispatcher goes."""
+
+    __tablename__ = "webhook_sends"
+    __table_args__ = (Index("ix_webhook_sends_webhook_at", "webhook_id", "at"),)
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True)
+    webhook_id: Mapped[str] = mapped_column(ForeignKey("webhooks.id", ondelete="CASCADE"))
+    group_key: Mapped[str | None] = mapped_column(String(200))
+    at: Mapped[datetime]
 
 
 class EvidenceCheckpoint(Base):
@@ -221,4 +253,51 @@ class EvidenceCheckpoint(Base):
     seq: Mapped[int] = mapped_column(BigInteger)
     entry_sha256: Mapped[str] = mapped_column(String(64))
     entry: Mapped[EventJSON]  # the log's entry as written: signed by the process that wrote the chain
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class SiteMap(Base):
+    """A site's plan image (migration 0007, `api/store/site_maps.py`); image columns are NULL until one is uploaded."""
+
+    __tablename__ = "site_maps"
+
+    site: Mapped[str] = mapped_column(String(128), primary_key=True)
+    # PNG or JPEG as re-encoded by the API (never the uploaded bytes); loaded only when read (deferred)
+    image: Mapped[bytes | None] = mapped_column(deferred=True)
+    image_sha256: Mapped[str | None] = mapped_column(String(64))
+    content_type: Mapped[str | None] = mapped_column(String(32))
+    width: Mapped[int | None] = mapped_column(Integer)
+    height: Mapped[int | None] = mapped_column(Integer)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_by: Mapped[str | None] = mapped_column(String(32))  # the key id that last changed the map
+
+
+class SiteMapMarker(Base):
+    """Where a camera sits on its site's plan: x, y normalised to 0..1 of the image (migration 0007)."""
+
+    __tablename__ = "site_map_markers"
+
+    site: Mapped[str] = mapped_column(ForeignKey("site_maps.site", ondelete="CASCADE"), primary_key=True)
+    camera_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    x: Mapped[float]
+    y: Mapped[float]
+
+
+class ReportSubscription(Base):
+    """A daily digest of a site pushed to a chat robot at a local time (migration 0009, `api/store/reports.py`)."""
+
+    __tablename__ = "report_subscriptions"
+    __table_args__ = (Index("ix_report_subscriptions_site", "site"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    site: Mapped[str] = mapped_column(String(128))
+    url: Mapped[str] = mapped_column(Text)
+    secret: Mapped[str] = mapped_column(Text)
+    format: Mapped[str] = mapped_column(String(16))
+    local_time: Mapped[str] = mapped_column(String(5))  # HH:MM in `timezone`
+    timezone: Mapped[str] = mapped_column(String(64))
+    language: Mapped[str] = mapped_column(String(8))
+    last_sent_date: Mapped[str | None] = mapped_column(String(10))  # local YYYY-MM-DD of the last digest sent
+    next_attempt_at: Mapped[datetime | None]  # claim lease while sending; retry time after a failure
+    last_error: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -1,18 +1,39 @@
-"""Webhook subscriptions and the delivery outbox (claims with a lease, retries, dead letters, re-drive)."""
+"""Webhook subscriptions and the delivery outbox (claims with a lease, retries, dead letters, re-drive).
+
+A delivery row carries one incident event (`event_number`), a digest that folded several (`kind` `incident.digest`,
+its own `payload`; the rows it folded point at it with `digest_id` and follow its outcome), or an evidence
+checkpoint (`evidence.checkpoint`, its own `payload`). Rows of subscriptions without push rate control are claimed
+here, each on its own; paced subscriptions (`min_interval_s` or `rate_limit_per_min`) are claimed by
+`api.store.pacing`, which folds and spaces them.
+"""
 
 from __future__ import annotations
 
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import delete, or_, select, update
+from sqlalchemy import ColumnElement, and_, delete, or_, select, update
 from sqlalchemy.orm import Session
 
 from api.jsontypes import EventJSON, FilterLists
-from api.store.models import DeliveryStatus, IncidentEventRow, Webhook, WebhookDelivery, utcnow
+from api.store.models import (
+    DeliveryStatus,
+    EvidenceCheckpoint,
+    IncidentEventRow,
+    Webhook,
+    WebhookDelivery,
+    WebhookSend,
+    utcnow,
+)
 from pipelines.events import IncidentEvent
+
+INCIDENT = "incident"
+DIGEST = "incident.digest"
+CHECKPOINT = "evidence.checkpoint"
+EVENT_KINDS = (INCIDENT, CHECKPOINT)  # what a subscription may ask for (`events`); digests are incident messages
 
 
 def matches(filters: FilterLists, event: IncidentEvent) -> bool:
@@ -24,17 +45,28 @@ def matches(filters: FilterLists, event: IncidentEvent) -> bool:
     return True
 
 
+def group_key(event: IncidentEvent) -> str:
+    """What a digest folds: one camera's incidents of one rule (rule names hold no `@`)."""
+    return f"{event.rule}@{event.camera_id}"
+
+
+def wants(hook: Webhook, kind: str) -> bool:
+    return kind in (hook.events or [INCIDENT])
+
+
 def enqueue_deliveries(session: Session, event: IncidentEvent, number: int) -> int:
     """Outbox rows for every matching subscription (inside the caller's transaction)."""
     now = utcnow()
     count = 0
     for hook in session.scalars(select(Webhook)):
-        if matches(hook.filters, event):
+        if wants(hook, INCIDENT) and matches(hook.filters, event):
             session.add(
                 WebhookDelivery(
                     webhook_id=hook.id,
                     event_number=number,
                     event_key=event.event_key,
+                    kind=INCIDENT,
+                    group_key=group_key(event),
                     status=DeliveryStatus.pending,
                     attempts=0,
                     next_attempt_at=now,
@@ -44,9 +76,60 @@ def enqueue_deliveries(session: Session, event: IncidentEvent, number: int) -> i
     return count
 
 
-def create_webhook(session: Session, *, url: str, secret: str, fmt: str, filters: FilterLists) -> Webhook:
-    hook = Webhook(id=secrets.token_hex(8), url=url, secret=secret, format=fmt, filters=filters, created_at=utcnow())
+def checkpoint_payload(row: EvidenceCheckpoint) -> EventJSON:
+    """The JSON of an `evidence.checkpoint` delivery (README, "Evidence checkpoints")."""
+    return {
+        "kind": CHECKPOINT,
+        "id": f"checkpoint:{row.chain}:{row.seq}",
+        "chain": row.chain,
+        "seq": row.seq,
+        "entry_sha256": row.entry_sha256,
+        "entry": dict(row.entry),
+        "recorded_at": row.created_at.isoformat(),
+    }
+
+
+def enqueue_checkpoint(session: Session, row: EvidenceCheckpoint) -> int:
+    """Outbox rows of a new checkpoint for every subscription that asked for `evidence.checkpoint` (inside the
+    transaction that stores the checkpoint)."""
+    payload = checkpoint_payload(row)
+    count = 0
+    for hook in session.scalars(select(Webhook)):
+        if wants(hook, CHECKPOINT):
+            session.add(
+                WebhookDelivery(
+                    webhook_id=hook.id,
+                    event_number=None,
+                    event_key=str(payload["id"]),
+                    kind=CHECKPOINT,
+                    payload=payload,
+                    status=DeliveryStatus.pending,
+                    attempts=0,
+                    next_attempt_at=row.created_at,
+                )
+            )
+            count += 1
+    return count
+
+
+def create_webhook(
+    session: Session, *, url: str, secret: str, fmt: str, filters: FilterLists, **options: Any
+) -> Webhook:
+    """`options`: min_interval_s, rate_limit_per_min, language, events (the columns' defaults when left out)."""
+    hook = Webhook(
+        id=secrets.token_hex(8), url=url, secret=secret, format=fmt, filters=filters, created_at=utcnow(), **options
+    )
     session.add(hook)
+    session.flush()
+    return hook
+
+
+def update_webhook(session: Session, webhook_id: str, **changes: Any) -> Webhook | None:
+    hook = session.get(Webhook, webhook_id)
+    if hook is None:
+        return None
+    for name, value in changes.items():
+        setattr(hook, name, value)
     session.flush()
     return hook
 
@@ -59,6 +142,7 @@ def delete_webhook(session: Session, webhook_id: str) -> bool:
     hook = session.get(Webhook, webhook_id)
     if hook is None:
         return False
+    session.execute(delete(WebhookSend).where(WebhookSend.webhook_id == webhook_id))
     session.execute(delete(WebhookDelivery).where(WebhookDelivery.webhook_id == webhook_id))
     session.delete(hook)
     return True
@@ -72,10 +156,15 @@ def list_deliveries(session: Session, webhook_id: str, *, status: str | None, li
 
 
 def redrive(session: Session, webhook_id: str, delivery_id: int | None) -> int:
-    """Put dead deliveries (one, or all of the subscription's) back in the queue with fresh attempts."""
+    """Put dead deliveries (one, or all of the subscription's) back in the queue with fresh attempts. Rows folded
+    into a digest follow their digest: re-drive the digest."""
     query = (
         update(WebhookDelivery)
-        .where(WebhookDelivery.webhook_id == webhook_id, WebhookDelivery.status == DeliveryStatus.dead)
+        .where(
+            WebhookDelivery.webhook_id == webhook_id,
+            WebhookDelivery.status == DeliveryStatus.dead,
+            WebhookDelivery.digest_id.is_(None),
+        )
         .values(status=DeliveryStatus.pending, attempts=0, next_attempt_at=utcnow(), lease_until=None)
         .execution_options(synchronize_session=False)
     )
@@ -93,41 +182,68 @@ class Claimed:
     url: str
     secret: str
     format: str
+    kind: str = INCIDENT
+    language: str = "zh-CN"
+    send_id: int | None = None  # the paced subscription's send record (`api.store.pacing`), dated when done
+
+
+PACED = or_(Webhook.min_interval_s > 0, Webhook.rate_limit_per_min > 0)
+
+
+def due_rows(now: datetime) -> ColumnElement[bool]:
+    """Pending rows whose time has come, not leased, not folded into a digest."""
+    return and_(
+        WebhookDelivery.status == DeliveryStatus.pending,
+        WebhookDelivery.next_attempt_at <= now,
+        or_(WebhookDelivery.lease_until.is_(None), WebhookDelivery.lease_until < now),
+        WebhookDelivery.digest_id.is_(None),
+    )
+
+
+def lease(session: Session, delivery: WebhookDelivery, owner: str, now: datetime, until: datetime) -> bool:
+    """Compare-and-set lease of one row: portable, no double send."""
+    res = session.execute(
+        update(WebhookDelivery)
+        .where(
+            WebhookDelivery.id == delivery.id,
+            WebhookDelivery.status == DeliveryStatus.pending,
+            or_(WebhookDelivery.lease_until.is_(None), WebhookDelivery.lease_until < now),
+        )
+        .values(lease_owner=owner, lease_until=until)
+        .execution_options(synchronize_session=False)
+    )
+    return bool(res.rowcount == 1)  # type: ignore[attr-defined]
+
+
+def claimed_of(delivery: WebhookDelivery, event_payload: EventJSON | None, hook: Webhook, **extra: Any) -> Claimed:
+    payload = delivery.payload if delivery.payload is not None else event_payload
+    return Claimed(
+        delivery.id,
+        delivery.attempts,
+        delivery.event_key,
+        payload or {},
+        hook.url,
+        hook.secret,
+        hook.format,
+        kind=delivery.kind,
+        language=hook.language,
+        **extra,
+    )
 
 
 def claim_due(session: Session, owner: str, *, lease_s: float, batch: int) -> list[Claimed]:
-    """Claim up to `batch` due deliveries with a lease (compare-and-set per row: portable, no double send)."""
+    """Claim up to `batch` due deliveries of subscriptions without push rate control, each with a lease."""
     now = utcnow()
     rows = session.execute(
         select(WebhookDelivery, IncidentEventRow.payload, Webhook)
-        .join(IncidentEventRow, IncidentEventRow.number == WebhookDelivery.event_number)
+        .outerjoin(IncidentEventRow, IncidentEventRow.number == WebhookDelivery.event_number)
         .join(Webhook, Webhook.id == WebhookDelivery.webhook_id)
-        .where(
-            WebhookDelivery.status == DeliveryStatus.pending,
-            WebhookDelivery.next_attempt_at <= now,
-            or_(WebhookDelivery.lease_until.is_(None), WebhookDelivery.lease_until < now),
-        )
+        .where(due_rows(now), ~PACED)
         .order_by(WebhookDelivery.next_attempt_at, WebhookDelivery.id)
         .limit(batch)
     ).all()
     until = now + timedelta(seconds=lease_s)
-    claimed: list[Claimed] = []
-    for delivery, payload, hook in rows:
-        res = session.execute(
-            update(WebhookDelivery)
-            .where(
-                WebhookDelivery.id == delivery.id,
-                WebhookDelivery.status == DeliveryStatus.pending,
-                or_(WebhookDelivery.lease_until.is_(None), WebhookDelivery.lease_until < now),
-            )
-            .values(lease_owner=owner, lease_until=until)
-            .execution_options(synchronize_session=False)
-        )
-        if res.rowcount == 1:  # type: ignore[attr-defined]
-            claimed.append(
-                Claimed(delivery.id, delivery.attempts, delivery.event_key, payload, hook.url, hook.secret, hook.format)
-            )
-    return claimed
+    return [claimed_of(d, p, h) for d, p, h in rows if lease(session, d, owner, now, until)]
 
 
 @dataclass(frozen=True)
@@ -142,7 +258,8 @@ class Outcome:
 def record_outcome(
     session: Session, claimed: Claimed, owner: str, outcome: Outcome, *, max_attempts: int, backoff: BackoffFn
 ) -> str:
-    """Store an attempt's outcome; returns the new status (delivered, pending = retry later, dead)."""
+    """Store an attempt's outcome; returns the new status (delivered, pending = retry later, dead). The rows a
+    digest folded take its final status; a paced subscription's send record is dated now (the attempt's end)."""
     now = utcnow()
     attempts = claimed.attempts + 1
     values: dict[str, object] = {"attempts": attempts, "lease_owner": None, "lease_until": None}
@@ -153,13 +270,24 @@ def record_outcome(
         values.update(status=DeliveryStatus.dead, last_error=outcome.error)
     else:
         values.update(next_attempt_at=now + timedelta(seconds=backoff(attempts)), last_error=outcome.error)
-    session.execute(
+    done = session.execute(
         update(WebhookDelivery)
         .where(WebhookDelivery.id == claimed.delivery_id, WebhookDelivery.lease_owner == owner)
         .values(**values)
         .execution_options(synchronize_session=False)
     )
-    return str(values.get("status", DeliveryStatus.pending))
+    status = str(values.get("status", DeliveryStatus.pending))
+    if done.rowcount == 1 and claimed.kind == DIGEST and status != DeliveryStatus.pending:  # type: ignore[attr-defined]
+        final = {k: v for k, v in values.items() if k in ("status", "delivered_at", "last_error", "response_code")}
+        session.execute(
+            update(WebhookDelivery)
+            .where(WebhookDelivery.digest_id == claimed.delivery_id)
+            .values(**final)
+            .execution_options(synchronize_session=False)
+        )
+    if claimed.send_id is not None:
+        session.execute(update(WebhookSend).where(WebhookSend.id == claimed.send_id).values(at=now))
+    return status
 
 
 class BackoffFn:

@@ -9,6 +9,10 @@ Every attempt resolves the URL's host again and connects only to addresses `Webh
 (`api/webhooks/guard.py`: DNS rebinding). An attempt's outcome is a status code and a short error class
 (`http_503`, `timeout`, `forbidden_address`, …): response bodies are never read, so nothing an internal server
 answers can come back through the deliveries API.
+
+Subscriptions with push rate control are claimed through `api.store.pacing` (digests per camera and rule, a rate
+limit; one dispatcher at a time holds such a subscription). Chat messages are worded in the subscription's language
+with the camera's name and time zone (`api.webhooks.cameras`).
 """
 
 from __future__ import annotations
@@ -26,8 +30,11 @@ from api.metrics import Metrics
 from api.settings import Settings
 from api.store.db import Store
 from api.store.outbox import BackoffFn, Claimed, Outcome, claim_due, record_outcome
+from api.store.pacing import Limits, claim_paced, release
+from api.webhooks.cameras import CameraDirectory
 from api.webhooks.formats import render
 from api.webhooks.guard import ForbiddenAddress, InvalidUrl, Pin, RefusedUrl, UnresolvedHost, WebhookGuard
+from api.webhooks.messages import Camera
 from api.webhooks.signing import delivery_headers
 from vision.redact import redact_url
 
@@ -42,6 +49,8 @@ class Dispatcher:
         self.guard = guard or WebhookGuard(settings.webhook_allow)
         self.owner = f"{socket.gethostname()[:30]}-{os.getpid()}-{secrets.token_hex(4)}"
         self.backoff = BackoffFn(settings.webhook_backoff_base_s, settings.webhook_backoff_max_s)
+        self.limits = Limits(settings.webhook_lease_s, settings.webhook_batch, settings.webhook_rate_window_s)
+        self.cameras = CameraDirectory(settings.config_dir)
         self._wake = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
 
@@ -71,7 +80,15 @@ class Dispatcher:
                 )
                 for task in pending:
                     task.cancel()
+        await asyncio.to_thread(self._release)
         log.info("webhook dispatcher stopped", extra={"owner": self.owner})
+
+    def _release(self) -> None:
+        try:
+            with self.store.session() as session:
+                release(session, self.owner)
+        except Exception:  # the store is going away too: the leases expire by themselves
+            log.warning("webhook dispatcher could not release its paced subscriptions", exc_info=True)
 
     def http_client(self) -> httpx.AsyncClient:
         """The client deliveries go through. Redirects are not followed (a 3xx is a failed attempt). An explicit
@@ -93,12 +110,23 @@ class Dispatcher:
     def _claim(self) -> list[Claimed]:
         s = self.settings
         with self.store.session() as session:
-            return claim_due(session, self.owner, lease_s=s.webhook_lease_s, batch=s.webhook_batch)
+            claimed = claim_due(session, self.owner, lease_s=s.webhook_lease_s, batch=s.webhook_batch)
+        with self.store.session() as session:
+            claimed += claim_paced(session, self.owner, self.limits)
+        for c in claimed:  # read camera configs here, in the worker thread: `_send` then finds them cached
+            self._camera(c)
+        return claimed
+
+    def _camera(self, c: Claimed) -> Camera | None:
+        """The camera a chat message is about (name, time zone); None for the generic JSON or no camera."""
+        camera_id = c.payload.get("camera_id")
+        return self.cameras.lookup(camera_id) if isinstance(camera_id, str) and c.format != "json" else None
 
     async def _send(self, client: httpx.AsyncClient, c: Claimed) -> Outcome:
         try:
-            body = render(c.format, c.payload, signed_links(self.settings))
-            headers = delivery_headers(c.secret, body, c.event_key)
+            links = signed_links(self.settings)
+            body = render(c.format, c.payload, links, kind=c.kind, language=c.language, camera=self._camera(c))
+            headers = delivery_headers(c.secret, body, c.event_key, kind=c.kind)
             code = await self._post(client, c.url, body, headers)
         except (RefusedUrl, UnresolvedHost, httpx.HTTPError, httpx.InvalidURL, OSError, ValueError) as exc:
             return Outcome(ok=False, response_code=None, error=error_class(exc))

@@ -1,4 +1,10 @@
-"""Message bodies per subscription format: the IncidentEvent JSON, or DingTalk / WeCom / Feishu robot messages."""
+"""Message bodies per subscription format: the generic JSON, or DingTalk / WeCom / Feishu robot messages.
+
+Three delivery kinds (`Kind`): an incident event, a digest of one camera's incidents of one rule (push rate control)
+and an evidence checkpoint. The generic JSON of an incident is exactly the `IncidentEvent` (a contract, never
+translated); a digest and a checkpoint have their own JSON, with `kind` naming them (README, "Push rate control").
+The chat formats wrap a `Message` (`api.webhooks.messages`) worded in the subscription's language.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +16,18 @@ from pydantic import JsonValue
 
 from api.jsontypes import EventJSON
 from api.links import MediaLinks, public_event
+from api.webhooks.i18n import DEFAULT_LANGUAGE, Language, label
+from api.webhooks.i18n import language as language_of
+from api.webhooks.messages import (
+    Camera,
+    Context,
+    Message,
+    checkpoint_message,
+    digest_message,
+    incident_message,
+    public_digest,
+)
+from api.webhooks.messages import title as message_title
 
 
 class WebhookFormat(StrEnum):
@@ -19,82 +37,100 @@ class WebhookFormat(StrEnum):
     feishu = "feishu"
 
 
-_TYPE_TEXT = {"opened": "新告警 opened", "updated": "告警更新 updated", "closed": "告警结束 closed"}
+class Kind(StrEnum):
+    """What a delivery carries; also the `X-Safewatch-Event-Type` header and the subscription's `events` names
+    (`incident` covers digests, which fold incidents)."""
+
+    incident = "incident"
+    digest = "incident.digest"
+    checkpoint = "evidence.checkpoint"
 
 
-def title(event: EventJSON) -> str:
-    return f"[{event.get('severity', 'warning')}] {event['rule']} @ {event['camera_id']}"
+def title(event: EventJSON, language: Language = DEFAULT_LANGUAGE) -> str:
+    """The chat title of an incident event: `[警告] 消防通道占用 @ cam-1`."""
+    return message_title(event, language)
 
 
-def _lines(event: EventJSON) -> list[str]:
-    confidence = event.get("confidence")
-    rows = [
-        ("事件 Event", _TYPE_TEXT.get(str(event["type"]), str(event["type"]))),
-        ("站点 Site", event["site"]),
-        ("摄像头 Camera", event["camera_id"]),
-        ("区域 Zone", event.get("zone") or "-"),
-        ("开始 Started", event["started_at"]),
-        ("结束 Ended", event.get("ended_at") or "-"),
-        ("置信度 Confidence", f"{confidence if isinstance(confidence, int | float) else 0.0:.2f}"),
-        ("ID", f"{event['id']}:{event['seq']}"),
-    ]
-    return [f"- **{k}**: {v}" for k, v in rows]
-
-
-def _link_items(event: EventJSON, page: str | None) -> list[tuple[str, str]]:
-    """(text, url) of the event's links (made public: signed when the deployment signs links) and of its page."""
-    items = [
-        ("查看详情 Details", page),
-        ("查看快照 Snapshot", event.get("snapshot_url")),
-        ("查看视频 Clip", event.get("clip_url")),
-    ]
-    return [(text, str(url)) for text, url in items if url]
-
-
-def markdown(event: EventJSON, page: str | None = None) -> str:
-    """`event` as made public by `public_event` (its links are the ones to show); `page`: the mobile page's link."""
-    text = [f"### {title(event)}", "", *_lines(event)]
-    if event.get("snapshot_url"):
-        text += ["", f"![snapshot]({event['snapshot_url']})"]
-    links = _link_items(event, page)
-    if links:
-        text += ["", " | ".join(f"[{name}]({url})" for name, url in links)]
+def message_markdown(message: Message) -> str:
+    """The markdown DingTalk and WeCom show: title, lines with their links, image, footer links."""
+    text = [f"### {message.title}", ""]
+    for line in message.lines:
+        links = " | ".join(f"[{name}]({url})" for name, url in line.links)
+        text.append(f"- {line.text} {links}".rstrip())
+    if message.image:
+        text += ["", f"![snapshot]({message.image})"]
+    if message.links:
+        text += ["", " | ".join(f"[{name}]({url})" for name, url in message.links)]
     return "\n".join(text)
 
 
-def _json(event: EventJSON, page: str | None) -> EventJSON:
-    return event  # exactly the IncidentEvent fields: its JSON forbids extra keys, so no page link here
+def markdown(event: EventJSON, page: str | None = None, language: Language = DEFAULT_LANGUAGE) -> str:
+    """An incident event (as made public by `public_event`) as markdown; `page`: the mobile page's link."""
+    message = incident_message(event, Context(links="", language=language))
+    if page:
+        message = Message(
+            message.title, message.lines, ((label("details", language), page), *message.links), message.image
+        )
+    return message_markdown(message)
 
 
-def _dingtalk(event: EventJSON, page: str | None) -> EventJSON:
-    return {"msgtype": "markdown", "markdown": {"title": title(event), "text": markdown(event, page)}}
+def _dingtalk(message: Message) -> EventJSON:
+    return {"msgtype": "markdown", "markdown": {"title": message.title, "text": message_markdown(message)}}
 
 
-def _wecom(event: EventJSON, page: str | None) -> EventJSON:
-    return {"msgtype": "markdown", "markdown": {"content": markdown(event, page)}}
+def _wecom(message: Message) -> EventJSON:
+    return {"msgtype": "markdown", "markdown": {"content": message_markdown(message)}}
 
 
-def _feishu(event: EventJSON, page: str | None) -> EventJSON:
-    paragraphs: list[JsonValue] = [[{"tag": "text", "text": line.replace("**", "")}] for line in _lines(event)]
-    links: list[JsonValue] = [{"tag": "a", "text": name, "href": url} for name, url in _link_items(event, page)]
+def _feishu(message: Message) -> EventJSON:
+    paragraphs: list[JsonValue] = []
+    for line in message.lines:
+        row: list[JsonValue] = [{"tag": "text", "text": line.text.replace("**", "")}]
+        row += [{"tag": "a", "text": f" {name}", "href": url} for name, url in line.links]
+        paragraphs.append(row)
+    links: list[JsonValue] = [{"tag": "a", "text": name, "href": url} for name, url in message.links]
     if links:
         paragraphs.append(links)
-    return {"msg_type": "post", "content": {"post": {"zh_cn": {"title": title(event), "content": paragraphs}}}}
+    return {"msg_type": "post", "content": {"post": {"zh_cn": {"title": message.title, "content": paragraphs}}}}
 
 
-_RENDER: dict[WebhookFormat, Callable[[EventJSON, str | None], EventJSON]] = {
-    WebhookFormat.json: _json,
+_CHAT: dict[WebhookFormat, Callable[[Message], EventJSON]] = {
     WebhookFormat.dingtalk: _dingtalk,
     WebhookFormat.wecom: _wecom,
     WebhookFormat.feishu: _feishu,
 }
 
 
-def render(fmt: str, payload: EventJSON, links: MediaLinks | str) -> bytes:
-    """The raw body for one delivery (`payload` is the stored IncidentEvent JSON). `links`: signed `MediaLinks`
-    (`snapshot_url`/`clip_url` open without a key; the chat formats link the mobile page too), or a base URL for
-    plain API links."""
-    event = public_event(payload, links)
-    page = links.page(str(event["id"])) if isinstance(links, MediaLinks) and links.signer is not None else None
-    body = _RENDER[WebhookFormat(fmt)](event, page)
+def chat_body(fmt: str, message: Message) -> EventJSON:
+    """A `Message` in a chat robot's envelope (`fmt`: dingtalk, wecom or feishu)."""
+    return _CHAT[WebhookFormat(fmt)](message)
+
+
+def encode(body: EventJSON) -> bytes:
     return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def render(
+    fmt: str,
+    payload: EventJSON,
+    links: MediaLinks | str,
+    *,
+    kind: str = Kind.incident,
+    language: str | None = None,
+    camera: Camera | None = None,
+) -> bytes:
+    """The raw body of one delivery. `payload`: the stored IncidentEvent JSON, digest or checkpoint. `links`: signed
+    `MediaLinks` (`snapshot_url`/`clip_url` open without a key; the chat formats link the mobile page too), or a
+    base URL for plain API links. `language` (zh-CN by default) and `camera` (name, time zone) word the chat
+    formats; the generic JSON ignores them."""
+    lang = language_of(language)
+    ctx = Context(links=links, language=lang, camera=camera or Camera())
+    if kind == Kind.digest:
+        public = public_digest(payload, links)
+        body = public if fmt == WebhookFormat.json else chat_body(fmt, digest_message(public, ctx))
+    elif kind == Kind.checkpoint:
+        body = payload if fmt == WebhookFormat.json else chat_body(fmt, checkpoint_message(payload, ctx))
+    else:
+        event = public_event(payload, links)
+        body = event if fmt == WebhookFormat.json else chat_body(fmt, incident_message(event, ctx))
+    return encode(body)

@@ -9,6 +9,7 @@ import time
 TIMESTAMP_HEADER = "X-Safewatch-Timestamp"
 SIGNATURE_HEADER = "X-Safewatch-Signature"
 EVENT_ID_HEADER = "X-Safewatch-Event-Id"
+EVENT_TYPE_HEADER = "X-Safewatch-Event-Type"
 
 
 def sign(secret: str, timestamp: int, body: bytes) -> str:
@@ -27,12 +28,19 @@ def verify(secret: str, timestamp: str, body: bytes, signature: str, *, toleranc
     return hmac.compare_digest(sign(secret, ts, body), signature)
 
 
-def delivery_headers(secret: str, body: bytes, event_key: str, *, now: float | None = None) -> dict[str, str]:
+def delivery_headers(
+    secret: str, body: bytes, event_key: str, *, now: float | None = None, kind: str | None = None
+) -> dict[str, str]:
+    """Headers of one delivery; `kind` (`X-Safewatch-Event-Type`): incident, incident.digest or evidence.checkpoint
+    (None: no such header)."""
     ts = int(time.time() if now is None else now)
-    return {
+    headers = {
         "Content-Type": "application/json",
         "User-Agent": "safewatch-webhooks/1",
         TIMESTAMP_HEADER: str(ts),
         SIGNATURE_HEADER: sign(secret, ts, body),
         EVENT_ID_HEADER: event_key,
     }
+    if kind is not None:
+        headers[EVENT_TYPE_HEADER] = kind
+    return headers

@@ -83,6 +83,15 @@ class EventSink(Protocol):
     def handle(self, event: IncidentEvent) -> None: ...
 
 
+class FrameTap(Protocol):
+    """Something that sees every analysed frame beside the pipeline and ends with it (a shadow run,
+    pipelines/camera/shadow.py): `offer` must never block for long."""
+
+    def offer(self, frame: Frame) -> None: ...
+
+    def end(self, how: Exit) -> None: ...
+
+
 class EvidenceHook(Protocol):
     """Evidence for incidents (pipelines.camera.evidence.EvidenceRecorder implements it)."""
 
@@ -146,6 +155,7 @@ class CameraPipeline:
         clock: Callable[[Frame], datetime] | None = None,
         on_inference: Callable[[str, float], None] | None = None,
         health: HealthChecks | None = None,
+        shadow: FrameTap | None = None,
     ) -> None:
         self.camera = camera
         self.models = list(models)
@@ -161,6 +171,7 @@ class CameraPipeline:
         wants_static = any(r.uses_static_scene for r in rules.rules)
         self.static = StaticSceneModel(static_scene) if wants_static else None
         self.health = health
+        self.shadow = shadow  # a shadow run fed the same frames (`shadow_models`); ends with this run
         timings = {**rules.timings, **(health.timings if health is not None else {})}
         self.incidents = IncidentManager(camera.id, camera.site, timings)
         self.stats = PipelineStats()
@@ -169,13 +180,43 @@ class CameraPipeline:
         self.last_frame: Frame | None = None  # the last frame `process` saw (a reference, for the zone editor's view)
         self._last_frame_at: float | None = None  # monotonic time `process` got it (the idle clock continues it)
         self._started_at = time.monotonic()
+        self._pending: list[Callable[[], None]] = []  # changes waiting for the next frame boundary (hot swap)
+        self._pending_lock = threading.Lock()
+
+    # -- hot swap -----------------------------------------------------------------------------------------------
+    def at_frame_boundary(self, change: Callable[[], None]) -> None:
+        """Run `change` on the frame loop's thread right before the next frame (thread-safe): a model hot swap
+        (pipelines/camera/model_swap.py) loads its detectors elsewhere and lands here, between two frames."""
+        with self._pending_lock:
+            self._pending.append(change)
+
+    def replace_models(self, slots: Sequence[ModelSlot]) -> None:
+        """New detectors for the camera's models (new versions) from the next frame on; each slot continues its
+        predecessor's rate clock and last detections. Call it through `at_frame_boundary`."""
+        old = {s.detector.name: s for s in self.detect.slots}
+        for slot in slots:
+            prev = old.get(slot.detector.name)
+            if prev is not None:
+                slot.last_run, slot.last = prev.last_run, prev.last
+        self.models = list(slots)
+        self.detect.slots = list(slots)
+
+    def _apply_pending(self) -> None:
+        with self._pending_lock:
+            pending, self._pending = self._pending, []
+        for change in pending:
+            change()
 
     # -- per frame ----------------------------------------------------------------------------------------------
     def process(self, frame: Frame) -> list[IncidentEvent]:
         """Analyse one frame; returns (and sends to the sinks) the incident events it produced."""
+        if self._pending:
+            self._apply_pending()
         self.stats.frames += 1
         self.last_frame, self._last_frame_at = frame, time.monotonic()
         self.stats.last_pts, self.stats.last_wall = frame.pts, frame.wall_time
+        if self.shadow is not None:
+            self.shadow.offer(frame)
         gray = self._shared_gray(frame)
         detections = self.detect.detect(frame, gray, self.tracker.boxes(self.detect.ahead_s))
         self.stats.gated = self.detect.counts.gated
@@ -224,6 +265,8 @@ class CameraPipeline:
         """End of the source or shutdown: close open incidents, flush evidence, publish the last events."""
         pts = frame.pts if frame is not None else self.stats.last_pts
         now = self._clock(frame) if frame is not None else datetime.now(UTC)
+        if self.shadow is not None:
+            self.shadow.end(Exit.FINISH)
         events = self.incidents.close_all(pts, now)
         if self.evidence is not None:
             events = self.evidence.on_events(events, frame) if frame is not None else events
@@ -241,6 +284,8 @@ class CameraPipeline:
     def end(self, how: Exit, frame: Frame | None = None) -> list[IncidentEvent]:
         """End a run the way `how` says; `frame` is the last one processed."""
         self.stats.exit = how
+        if self.shadow is not None:
+            self.shadow.end(how)
         if how is Exit.FINISH:
             return self.finish(frame)
         if how is Exit.HANDOVER:

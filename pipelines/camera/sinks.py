@@ -61,13 +61,18 @@ class CallbackSink:
 
 
 class CountingSink:
-    """Counts incidents by rule (opened events) and events by type, for summaries and metrics."""
+    """Counts incidents by rule (opened events) and events by type, for summaries and metrics; a shadow run's events
+    (pipelines/camera/shadow.py) are counted apart, by rule, in `shadow_opened_by_rule`."""
 
     def __init__(self) -> None:
         self.opened_by_rule: Counter[str] = Counter()
         self.by_type: Counter[str] = Counter()
+        self.shadow_opened_by_rule: Counter[str] = Counter()
 
     def handle(self, event: IncidentEvent) -> None:
+        if event.shadow:
+            self.shadow_opened_by_rule[event.rule] += event.type is EventType.opened
+            return
         self.by_type[event.type.value] += 1
         if event.type is EventType.opened:
             self.opened_by_rule[event.rule] += 1

@@ -59,6 +59,10 @@ __all__ = [
 ZoneKind = Literal["generic", "fire_exit", "indoor", "helmet_required", "forbidden"]
 Slug = Annotated[str, Field(pattern=r"^[a-z0-9_-]+$", min_length=1, max_length=64)]
 
+ModelNames = Annotated[list[str], Field(min_length=1)]
+ShaPrefix = Annotated[str, Field(pattern=r"^[0-9a-f]{6,64}$")]
+ModelPins = Annotated[dict[str, ShaPrefix | None], Field(min_length=1)]
+
 #: Size caps of one camera: validation and every per-frame zone test stay cheap whatever a config says.
 MAX_POLYGON_POINTS = 64
 MAX_ZONES = 32
@@ -187,17 +191,33 @@ class CameraConfig(BaseModel):
         description=f"Rules, discriminated by type; at most {MAX_RULES}.",
     )
     schedule: Schedule | None = Field(default=None, title="Schedule", description="Active windows; unset = always.")
-    models: list[str] | None = Field(
+    models: ModelNames | ModelPins | None = Field(
         default=None,
-        min_length=1,
         title="Models",
-        description="Model names to run, overriding the automatic choice from the rules' labels.",
+        description="Model names to run, overriding the automatic choice from the rules' labels: a list of names, "
+        "or a mapping name → sha256 prefix (6 to 64 hex digits) of the pushed version to run (`POST /v1/models`; "
+        "the models directory's own file when its card's sha256 matches), null = the newest version.",
     )
     model_fps: dict[str, Annotated[float, Field(gt=0, le=30)]] = Field(
         default_factory=dict,
         title="Per-model analysis rates",
         description="Model name → at most this many inferences per second (e.g. a slow helmet model at 1); "
         "models not listed run at analysis_fps.",
+    )
+    shadow_models: list[str] = Field(
+        default_factory=list,
+        max_length=4,
+        title="Shadow models",
+        description="Candidate models run beside production on the same frames (a shadow run): each replaces the "
+        "production model(s) for the labels it serves, through the same rules; its incidents are stored as shadow "
+        "incidents (never pushed to webhooks, SSE or MQTT) for `safewatch eval --shadow`. Names of model cards, "
+        "checked like `models` when the camera starts.",
+    )
+    shadow_rate_fps: Annotated[float, Field(gt=0, le=30)] | None = Field(
+        default=None,
+        title="Shadow analysis rate",
+        description="At most this many frames per second go to the shadow run (unset = analysis_fps); frames are "
+        "skipped while it is behind, so it never slows production.",
     )
     motion_gate: MotionGateConfig | None = Field(
         default=None,
@@ -235,6 +255,11 @@ class CameraConfig(BaseModel):
         if errors:
             raise ValidationError.from_exception_data("CameraConfig", errors)
         return self
+
+    @property
+    def model_pins(self) -> dict[str, str]:
+        """Model name → sha256 prefix of the version this camera must run (`models:` as a mapping)."""
+        return {n: p for n, p in self.models.items() if p is not None} if isinstance(self.models, dict) else {}
 
     def zone(self, name: str) -> Zone:
         """The zone called `name` (KeyError if absent)."""

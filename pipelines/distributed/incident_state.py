@@ -86,6 +86,8 @@ class StateSaver:
         self.manager = manager
 
     def handle(self, event: IncidentEvent) -> None:
+        if event.shadow:  # a shadow run's incidents are not the camera's state (pipelines/camera/shadow.py)
+            return
         links = {"snapshot_url": event.snapshot_url, "clip_url": event.clip_url}
         self._links[event.id] = {k: v for k, v in links.items() if v}
         self.save(force=True)

@@ -126,7 +126,8 @@ def replay_incidents(
         raise EvaluationError(f"{episodes.file}: replay of {episodes.clip} ended {report.end}: {report.error or ''}")
     lines = report.jsonl.read_text(encoding="utf-8").splitlines() if report.jsonl.exists() else []
     events = [IncidentEvent.model_validate_json(line) for line in lines if line.strip()]
-    return tuple(Opened(e.rule, e.zone, e.offset_s, e.id) for e in events if e.type is EventType.opened)
+    opened = [e for e in events if e.type is EventType.opened and not e.shadow]  # a shadow run's are not its answer
+    return tuple(Opened(e.rule, e.zone, e.offset_s, e.id) for e in opened)
 
 
 def evaluate(

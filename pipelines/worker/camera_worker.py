@@ -25,6 +25,8 @@ a paused or partitioned former owner publishes after another worker was granted 
 The incident state of each camera is saved to Redis on every event and about once a second while it changes, and is
 restored when a camera starts, so a worker killed with `kill -9` costs at most the lease TTL of observation and
 never a duplicate `opened`.
+
+Pushed models (`models=`, pipelines/worker/model_sync.py): new versions are hot-swapped between frames.
 """
 
 from __future__ import annotations
@@ -48,6 +50,7 @@ from pipelines.config.source import ConfigSource, DirConfigSource
 from pipelines.distributed.fencing import FencedSink
 from pipelines.distributed.incident_state import IncidentStateStore, StateSaver
 from pipelines.distributed.leases import LeaseManager, WorkerLoad
+from pipelines.worker.model_sync import ModelSync
 from vision.detect.batcher import BatcherPool
 from vision.detect.errors import ModelError
 from vision.detect.registry import ModelRegistry
@@ -121,6 +124,7 @@ class CameraWorker:
         worker_id: str | None = None,
         distributed: Distributed | None = None,
         batching: BatcherPool | None = None,
+        models: ModelSync | None = None,
     ) -> None:
         self.source: ConfigSource = DirConfigSource(config_dir) if isinstance(config_dir, Path) else config_dir
         self.config_dir = config_dir if isinstance(config_dir, Path) else None
@@ -133,6 +137,7 @@ class CameraWorker:
         self.on_inference = on_inference
         self.distributed = distributed
         self.batching = batching  # opt-in cross-camera batching (vision.detect.batcher); closed by `stop`
+        self.models = models  # pushed model versions (None: the models directory only)
         default_id = distributed.leases.id if distributed else f"{socket.gethostname()}-{os.getpid()}"
         self.id = worker_id or default_id
         self.host = socket.gethostname()
@@ -194,6 +199,23 @@ class CameraWorker:
                 self._launch(cfg)
             elif running.phase is not CameraState.STOPPED and (running.thread is None or not running.thread.is_alive()):
                 self._relaunch(running)
+        if self.models is not None:
+            self._models_round(self.models)
+
+    def _models_round(self, models: ModelSync) -> None:
+        """New model versions: hot swaps; a restart (as for a changed config) where one cannot be done in place; an
+        immediate retry of the cameras that could not start."""
+        changed = models.refresh()
+        with self._lock:
+            cameras = dict(self._cameras)
+        running = {
+            c: r.runtime for c, r in cameras.items() if r.runtime is not None and r.thread and r.thread.is_alive()
+        }
+        for cam_id in models.poll(running, self.registry, self.batching):
+            cameras[cam_id].digest = ""  # restarted next round
+        for r in cameras.values():
+            if changed and r.phase is CameraState.ERROR:
+                r.next_try = 0.0
 
     def _lease_round(self, configs: dict[str, CameraConfig], leases: LeaseManager) -> dict[str, CameraConfig]:
         """Stop what is lost, removed or handed over; claim up to the fair share; returns the cameras to run."""
@@ -249,9 +271,10 @@ class CameraWorker:
     def _run_camera(self, r: _Running) -> None:
         saver = StateSaver(self.distributed.state, r.config.id, self.id) if self.distributed is not None else None
         try:
+            registry = self.models.registry_for(r.config, self.registry) if self.models else self.registry
             r.runtime = build_runtime(
                 r.config,
-                self.registry,
+                registry,
                 sinks=self._sinks(r.config.id, saver),
                 realtime=self.realtime_files,
                 loop=self.loop_files,
@@ -261,6 +284,8 @@ class CameraWorker:
                 batching=self.batching,
             )
             r.error, r.phase = None, CameraState.CONNECTING
+            if self.models is not None:
+                self.models.started(r.config.id, r.runtime, registry)
             if saver is not None:
                 self._restore(r.config, r.runtime.pipeline, saver)
             r.runtime.source.open()
@@ -283,6 +308,8 @@ class CameraWorker:
         finally:
             if r.runtime is not None:
                 r.runtime.close()
+                if self.models is not None:
+                    self.models.stopped(r.config.id)
             if not r.stop.is_set() and r.phase is not CameraState.STOPPED:
                 r.restarts += 1
                 r.next_try = time.monotonic() + min(60.0, 2.0 ** min(r.restarts, 6))

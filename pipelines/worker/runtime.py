@@ -28,11 +28,14 @@ from pipelines.camera.sinks import BusSink, JsonlSink
 from pipelines.distributed.config_sync import RedisConfigSource
 from pipelines.distributed.incident_state import IncidentStateStore
 from pipelines.distributed.leases import LeaseConfig, LeaseManager
+from pipelines.distributed.model_catalog import RedisModelCatalog
 from pipelines.worker.camera_worker import CameraWorker, Distributed
 from pipelines.worker.data_dir import prepare_data_dir
 from pipelines.worker.evidence_chain import open_chain
+from pipelines.worker.model_sync import ModelSync
 from pipelines.worker.settings import RuntimeSettings
 from vision.detect.batcher import BatcherPool
+from vision.detect.model_store import ModelCache, ModelStore
 from vision.detect.registry import ModelRegistry
 
 log = logging.getLogger(__name__)
@@ -130,6 +133,11 @@ class WorkerRuntime:
                 flushed=redis_bus.wait_flushed if redis_bus is not None else None,
             ),
             batching=BatcherPool() if settings.batching else None,
+            models=ModelSync(  # pushed models: the catalogue in Redis, the files on the shared media volume
+                RedisModelCatalog(self.client, prefix),
+                ModelCache(ModelStore(settings.model_store_dir), settings.model_cache_dir),
+                self.id,
+            ),
         )
 
     def serve(self, stop: threading.Event, on_stopping: Callable[[], None] | None = None) -> None:

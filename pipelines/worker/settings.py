@@ -150,6 +150,17 @@ class RuntimeSettings(BaseSettings):
         assert self.media_root is not None
         return self.media_root
 
+    @property
+    def model_store_dir(self) -> Path:
+        """Pushed models (`POST /v1/models`), content-addressed: `<media_root>/models`, on the volume the API and the
+        workers share in distributed mode (evidence retention never looks there)."""
+        return self.media_dir / "models"
+
+    @property
+    def model_cache_dir(self) -> Path:
+        """This process's verified copies of the pushed versions it runs (`vision.detect.model_store.ModelCache`)."""
+        return self.data_dir / "model-cache"
+
     def evidence_signer(self) -> Signer | None:
         """The Ed25519 signer of `evidence_signing_key` (read from its file), or None."""
         return load_signer(self.evidence_signing_key) if self.evidence_signing_key is not None else None

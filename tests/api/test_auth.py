@@ -16,20 +16,21 @@ from fastapi.testclient import TestClient
 
 from api.auth import RequireRole, Role
 from api.deps import media_access
+from api.routers.reports import report_access
 from api.store.incidents import apply_event
 from tests.api.conftest import auth, make_event, store_of
 
 # Public on purpose: health for probes; the OpenAPI schema and its viewers (the schema is the open-source API, and
 # Swagger UI must load it before a user can enter a key).
-PUBLIC = {"/healthz", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"}
+PUBLIC = {"/healthz", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc", "/v1/evidence/public-key"}
 
 
 def _required_role(route: APIRoute) -> Role | None:
-    """The role a route requires: a `RequireRole` dependency, or `media_access` (a viewer key, or a signed link for
-    the one incident; tests/security/test_signed_links.py attacks the signed half)."""
+    """The role a route requires: a `RequireRole` dependency, or `media_access` / `report_access` (a viewer key, or a
+    signed link for the one incident or the one site-day; tests/security/ attacks the signed half)."""
     deps = route.dependant.dependencies
     found = {dep.call.role for dep in deps if isinstance(dep.call, RequireRole)}
-    found |= {Role.viewer for dep in deps if dep.call is media_access}
+    found |= {Role.viewer for dep in deps if dep.call in (media_access, report_access)}
     assert len(found) <= 1, f"{route.path}: more than one role requirement"
     return found.pop() if found else None
 
@@ -46,8 +47,12 @@ def _routes(app: FastAPI) -> list[tuple[str, str, Role | None]]:
     return out
 
 
+#: Required query parameters (a request without them is 422 before the key is looked at).
+QUERIES = {"/v1/reports/daily": "?site=s1&date=2026-01-01"}
+
+
 def _url(path: str) -> str:
-    return re.sub(r"\{[^}]+\}", "1", path)
+    return re.sub(r"\{[^}]+\}", "1", path) + QUERIES.get(path, "")
 
 
 def test_every_route_is_protected(app: FastAPI, client: TestClient, keys: dict[Role, str]) -> None:
@@ -77,7 +82,7 @@ def test_every_route_is_protected(app: FastAPI, client: TestClient, keys: dict[R
     [
         ("/v1/incidents", Role.viewer),
         ("/v1/incidents/{incident_id}/ack", Role.operator),
-        ("/v1/events", Role.platform),
+        ("/v1/events", Role.viewer),
         ("/v1/webhooks", Role.admin),
         ("/v1/keys", Role.admin),
         ("/metrics", Role.viewer),

@@ -47,7 +47,9 @@ CHROME_FLAGS = [
 # The new zone, drawn by clicks (normalised x, y), then its first point dragged to DRAGGED_TO.
 CLICKS = [(0.10, 0.20), (0.35, 0.22), (0.33, 0.45), (0.12, 0.40)]
 DRAGGED_TO = (0.15, 0.25)
-RTSP_URL = "rtsp://admin:s3cret@10.0.0.5:554/sub"
+RTSP_URL = "rtsp://admin:s3cret@cam5.example:554/sub"
+#: A Chinese site manager's browser: the console starts in zh-CN (headless Chromium ignores --lang for this).
+ACCEPT_LANGUAGES = "zh-CN,zh,en"
 TOLERANCE = 0.01  # a click lands on a whole CSS pixel: ~0.0015 of the ~700 px canvas
 
 
@@ -57,10 +59,15 @@ def test_ui_is_served_without_a_key(client: TestClient) -> None:
     page = client.get("/ui/")
     assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
     assert 'src="app.js"' in page.text and 'href="app.css"' in page.text
-    for asset, kind in [("app.js", "javascript"), ("app.css", "text/css")]:
+    modules = ["app.js", "api.js", "i18n.js", "incidents.js", "live.js", "dashboard.js", "zones.js"]
+    for asset, kind in [
+        *((m, "javascript") for m in modules),
+        ("app.css", "text/css"),
+        ("vendor/echarts.min.js", "javascript"),
+    ]:
         r = client.get(f"/ui/{asset}")
         assert r.status_code == 200 and kind in r.headers["content-type"], asset
-    assert "X-API-Key" in client.get("/ui/app.js").text  # the page's data calls send the typed-in key
+    assert "X-API-Key" in client.get("/ui/api.js").text  # the page's data calls send the typed-in key
     assert client.get("/ui/missing.js").status_code == 404
     assert client.get("/ui/%2e%2e/app.py").status_code == 404
     assert client.get("/v1/cameras").status_code == 401  # the API behind the page still needs a key
@@ -147,6 +154,7 @@ def driver(tmp_path: Path) -> Iterator[Any]:
     options.binary_location = CHROMIUM
     for flag in [*CHROME_FLAGS, f"--user-data-dir={tmp_path / 'chromium-profile'}"]:
         options.add_argument(flag)
+    options.add_experimental_option("prefs", {"intl.accept_languages": ACCEPT_LANGUAGES})  # navigator.languages
     browser = webdriver.Chrome(options=options, service=Service(executable_path=CHROMEDRIVER))
     browser.set_page_load_timeout(15)
     try:
@@ -216,7 +224,8 @@ def test_incident_list_shows_the_snapshot_and_acknowledges(driver: Any, served: 
 
     _open_with_key(driver, served, Role.operator)
     row = _wait(driver, lambda d: d.find_elements(By.CSS_SELECTOR, "tr[data-incident='inc-ui']"), "incident row")[0]
-    assert "演示 1号门 消防通道" in row.text and "exit_blocked" in row.text
+    assert "演示 1号门 消防通道" in row.text and "消防通道占用" in row.text  # the rule's name in zh-CN
+    assert row.get_attribute("data-rule") == "exit_blocked"
     # the rule filter offers the camera's rules and the built-in camera-health rules every camera runs
     options = "return [...document.querySelectorAll('#f-rule option')].map((o) => o.value)"
     listed = _wait(driver, lambda d: "exit_blocked" in d.execute_script(options), "rule filter options")
@@ -269,7 +278,7 @@ def test_zone_editor_draws_saves_and_shows_validation_errors(driver: Any, served
     name.send_keys(Keys.CONTROL, "a")
     name.send_keys("施工区_A")
     _by_id(driver, "zone-save").click()
-    _wait(driver, lambda d: "Saved" in _by_id(d, "zone-status").text, "saved")
+    _wait(driver, lambda d: "已保存" in _by_id(d, "zone-status").text, "saved")
 
     zones = _zones_on_disk(served)
     assert [z["name"] for z in zones] == ["fire_lane", "footpath", "施工区_A"]
@@ -288,7 +297,7 @@ def test_zone_editor_draws_saves_and_shows_validation_errors(driver: Any, served
     problems = _wait(driver, lambda d: d.find_elements(By.CSS_SELECTOR, "#zone-errors li"), "422 problems")
     text = " | ".join(p.text for p in problems)
     assert "zones.3.polygon" in text and "at least 3" in text, text
-    assert "not saved (422)" in _by_id(driver, "zone-status").text
+    assert "未保存（422）" in _by_id(driver, "zone-status").text
     assert len(_zones_on_disk(served)) == 3
     shot = tmp_path / "zone-editor.png"
     driver.save_screenshot(str(shot))
@@ -326,12 +335,12 @@ def test_renaming_a_zone_keeps_rules_and_stream_credentials(driver: Any, served:
     _wait(driver, lambda d: len(d.find_elements(By.CSS_SELECTOR, "#zone-camera option")) == 3, "camera list")
     Select(_by_id(driver, "zone-camera")).select_by_value("gate-rtsp")
     _wait(driver, lambda d: _by_id(d, "canvas").get_attribute("data-ready") == "gate-rtsp", "camera loaded")
-    assert "not running" in _by_id(driver, "zone-status").text  # frame.jpg 404: the editor still works
+    assert "not running" in _by_id(driver, "zone-status").text  # frame.jpg 404 (the server's reason): still works
     name = driver.find_element(By.CSS_SELECTOR, "#zone-list li[data-zone='footpath'] input.zone-name")
     name.send_keys(Keys.CONTROL, "a")
     name.send_keys("人行道")
     _by_id(driver, "zone-save").click()
-    _wait(driver, lambda d: "Saved" in _by_id(d, "zone-status").text, "saved")
+    _wait(driver, lambda d: "已保存" in _by_id(d, "zone-status").text, "saved")
     data = _on_disk(served, "gate-rtsp")
     assert data["streams"]["detect"] == RTSP_URL
     assert [z["name"] for z in data["zones"]] == ["fire_lane", "人行道"]

@@ -1,4 +1,4 @@
-"""The web UI's Clip button on a long incident: the first click lists its clips, each button opens one.
+"""The console's clip player on a long incident: it lists the incident's clips, each button plays one.
 
 Same browser harness as tests/api/test_ui.py (its `served` and `driver` fixtures): an incident with two real clips
 (`clip-000.mp4`, `clip-001.mp4`, cut from the sample clip) is added to the served app's store and media root.
@@ -19,17 +19,10 @@ from tests.api.test_ui import Served, _by_id, _open_with_key, _wait, driver, ser
 from tests.vision.media.packets_util import demux
 from vision.media.clip import select_clip_packets, write_clip
 
-# The list re-renders while the page settles (a new row replaces the old one): read and click in one script, and
-# click the Clip button of whichever row is current until its clips are listed.
-EXPAND = """
-const row = document.querySelector("tr[data-incident='inc-long']");
-if (!row) return null;
-const labels = [...row.querySelectorAll("button")].map((b) => b.textContent).filter((t) => t.startsWith("Clip"));
-if (labels.length === 1 && !row.dataset.clicked) {
-  row.dataset.clicked = "1";
-  [...row.querySelectorAll("button")].find((b) => b.textContent === "Clip").click();
-}
-return labels;
+PLAYER = """
+const v = document.getElementById("player-video");
+return {open: document.getElementById("player").open, src: v.currentSrc || v.src,
+        clips: [...document.querySelectorAll("#player-clips button")].map((b) => b.textContent)};
 """
 
 
@@ -58,10 +51,14 @@ def test_clip_button_lists_every_clip_of_a_long_incident(
     sample_clip: Path,
 ) -> None:
     _seed_long_incident(tmp_path, sqlite_url, sample_clip)
+    from selenium.webdriver.common.by import By
+
     _open_with_key(driver, served, Role.viewer)
-    _wait(driver, lambda d: d.execute_script(EXPAND) == ["Clip 1/2", "Clip 2/2"], "one button per clip")
-    windows = len(driver.window_handles)
-    second = "[...document.querySelectorAll(\"tr[data-incident='inc-long'] button\")].at(-1).click()"
-    driver.execute_script(second)
-    _wait(driver, lambda d: len(d.window_handles) == windows + 1, "the second clip opens")
+    button = "tr[data-incident='inc-long'] button[data-clip]"
+    _wait(driver, lambda d: d.find_elements(By.CSS_SELECTOR, button), "the row's clip button")[0].click()
+    state = _wait(driver, lambda d: (s := d.execute_script(PLAYER))["clips"] and s, "one button per clip")
+    assert state["open"] and state["clips"] == ["视频 1/2", "视频 2/2"]
+    assert "/v1/incidents/inc-long/clip.mp4?exp=" in state["src"]  # the signed link, streamed (no blob)
+    driver.find_elements(By.CSS_SELECTOR, "#player-clips button")[1].click()
+    _wait(driver, lambda d: "/v1/incidents/inc-long/clips/1.mp4?exp=" in d.execute_script(PLAYER)["src"], "clip 2")
     assert _by_id(driver, "error").text == ""

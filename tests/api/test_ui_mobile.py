@@ -26,7 +26,15 @@ from api.auth import Role
 from api.media_links import LinkSigner, link_signer
 from tests.api.conftest import add_keys, make_settings, store_of
 from tests.api.media_seed import seed_incident
-from tests.api.test_ui import CHROME_FLAGS, CHROMEDRIVER, CHROMIUM, _browser_missing, _free_port, _wait
+from tests.api.test_ui import (
+    ACCEPT_LANGUAGES,
+    CHROME_FLAGS,
+    CHROMEDRIVER,
+    CHROMIUM,
+    _browser_missing,
+    _free_port,
+    _wait,
+)
 
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "out" / "screenshots"
 PHONE = {
@@ -96,6 +104,7 @@ def phone(tmp_path: Path) -> Iterator[Any]:
     for flag in [*flags, "--autoplay-policy=no-user-gesture-required", f"--user-data-dir={tmp_path / 'profile'}"]:
         options.add_argument(flag)
     options.add_experimental_option("mobileEmulation", PHONE)
+    options.add_experimental_option("prefs", {"intl.accept_languages": ACCEPT_LANGUAGES})
     browser = webdriver.Chrome(options=options, service=Service(executable_path=CHROMEDRIVER))
     browser.set_page_load_timeout(15)
     try:
@@ -129,9 +138,11 @@ def test_signed_link_opens_the_mobile_page_and_streams_the_clip(
     link = f"{phone_server.base}/ui/i/inc-phone?exp={exp}&sig={phone_server.signer.signature('inc-phone', exp)}"
     phone.get(link)  # a phone browser: no key anywhere
     assert phone.execute_script(NAV_STATUS) == 200
-    assert "exit_blocked" in phone.find_element(By.TAG_NAME, "h1").text
+    _wait(phone, lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-translated"), "page translated")
+    assert "消防通道占用" in phone.find_element(By.TAG_NAME, "h1").text  # the rule's name in the browser's language
     facts = phone.find_element(By.TAG_NAME, "dl").text
     assert "demo-gate" in facts and "fire_lane" in facts and "demo-site" in facts
+    assert "摄像头" in facts and "Camera" not in facts and "新事件" in facts
     assert not phone.find_element(By.ID, "actions").is_displayed()  # a signed link alone handles nothing
     _wait(phone, lambda d: d.execute_script(STATE)["img"] == 768, "annotated snapshot loaded")
     phone.execute_script(PLAY)
@@ -170,7 +181,11 @@ def test_the_page_shows_handling_buttons_to_a_tab_with_the_ui_key(phone: Any, ph
     actions = phone.find_element(By.ID, "actions")
     assert actions.is_displayed()
     actions.find_element(By.CSS_SELECTOR, "button[data-action='ack']").click()
-    _wait(phone, lambda d: d.find_element(By.ID, "handling").text == "acknowledged", "acknowledged")
+    handling = phone.find_element(By.ID, "handling")
+    _wait(phone, lambda d: handling.get_attribute("data-handling") == "acknowledged", "acknowledged")
+    assert handling.text == "已确认"
+    phone.find_element(By.ID, "lang-toggle").click()  # English, and the choice sticks for the console too
+    assert handling.text == "acknowledged" and phone.find_element(By.CSS_SELECTOR, "dt").text == "Camera"
     actions.find_element(By.CSS_SELECTOR, "button[data-action='ack']").click()  # twice: the server's reason shows
     _wait(phone, lambda d: d.find_element(By.ID, "message").text.startswith("409:"), "409 shown")
 

@@ -15,6 +15,8 @@ class Received:
     path: str
     headers: dict[str, str]
     body: bytes
+    at: float = 0.0  # time.time() when it arrived
+    status: int = 200  # what the receiver answered
 
 
 class _Server(ThreadingHTTPServer):
@@ -29,6 +31,7 @@ class Receiver:
             s.bind(("127.0.0.1", 0))
             self.port = s.getsockname()[1]
         self.status = 200
+        self.fail_next = 0  # the next this many requests get 503, then `status` again
         self.received: list[Received] = []
         self._lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
@@ -45,8 +48,9 @@ class Receiver:
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
                 with receiver._lock:
-                    receiver.received.append(Received(self.path, dict(self.headers.items()), body))
-                    code = receiver.status
+                    code = 503 if receiver.fail_next > 0 else receiver.status
+                    receiver.fail_next -= 1
+                    receiver.received.append(Received(self.path, dict(self.headers.items()), body, time.time(), code))
                 self.send_response(code)
                 self.send_header("Content-Length", "2")
                 self.end_headers()

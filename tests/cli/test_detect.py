@@ -40,7 +40,7 @@ def test_json_per_image_with_errors(
     bus = out[0]
     assert "error" not in bus and [d["label"] for d in bus["detections"]] == ["person"] * 3
     assert set(bus["detections"][0]) == {"label", "class_name", "confidence", "box"}
-    assert bus["detections"][0]["confidence"] == pytest.approx(0.98, abs=0.01)
+    assert 0.95 <= bus["detections"][0]["confidence"] <= 1.0  # fp32 0.98, int8 (the CPU default) 0.967
     errors = {pathlib.Path(r["image"]).name: r["error"] for r in out[1:5]}
     assert "empty file" in errors["empty.jpg"] and "not an image" in errors["text.jpg"]
     assert "truncated" in errors["cut.jpg"] and "too large" in errors["bomb.png"]

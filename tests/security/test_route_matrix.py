@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 import pytest
 
-from api.store import outbox
+from api.store import outbox, reports
 from api.store.db import Store
 from tests.security.conftest import ROOT, LiveService, camera_yaml
 
@@ -40,6 +40,8 @@ class Row:
 
 INCIDENT = "/v1/incidents/{incident_id}"
 WEBHOOK = "/v1/webhooks/{webhook_id}"
+SITE_MAP = "/v1/sites/{site}/map"
+REPORT_SUBSCRIPTION = "/v1/reports/subscriptions/{subscription_id}"
 TABLE: dict[tuple[str, str], Row] = {
     ("GET", "/healthz"): Row(None, 200),
     ("GET", "/metrics"): Row("viewer", 200, all_sites=True),
@@ -51,7 +53,8 @@ TABLE: dict[tuple[str, str], Row] = {
     ("HEAD", "/v1/cameras/{camera_id}/frame.jpg"): Row("operator", 200, south=404),
     ("POST", "/v1/detect"): Row("platform", 200),
     ("GET", "/v1/evidence/public-key"): Row(None, 200),  # public: verifying evidence needs it, and it is no secret
-    ("GET", "/v1/events"): Row("platform", 200),
+    ("GET", "/v1/evidence/checkpoints"): Row("viewer", 200, all_sites=True),  # heads name every site's incidents
+    ("GET", "/v1/events"): Row("viewer", 200),
     ("GET", "/v1/incidents"): Row("viewer", 200),
     ("GET", INCIDENT): Row("viewer", 200, south=404),
     ("GET", INCIDENT + "/snapshot.jpg"): Row("viewer", 200, south=404),
@@ -71,15 +74,30 @@ TABLE: dict[tuple[str, str], Row] = {
     ("POST", "/v1/webhooks"): Row("admin", 422),  # an invalid body: the scoped-admin rule is in test_scopes.py
     ("GET", "/v1/webhooks"): Row("admin", 200),
     ("DELETE", WEBHOOK): Row("admin", 204, south=404),
+    ("PATCH", WEBHOOK): Row("admin", 200, south=404),
     ("GET", WEBHOOK + "/deliveries"): Row("admin", 200, south=404),
     ("POST", WEBHOOK + "/deliveries/{delivery_id}/redrive"): Row("admin", 404),  # no such dead letter
     ("POST", WEBHOOK + "/redrive"): Row("admin", 200, south=404),
     ("GET", "/v1/workers"): Row("viewer", 200),
+    ("POST", "/v1/models"): Row("admin", 415, all_sites=True),  # no multipart body; uploads: tests/api/routers
+    ("GET", "/v1/models"): Row("viewer", 200, all_sites=True),  # fleet-wide: which cameras run which version
+    ("DELETE", "/v1/models/{name}"): Row("admin", 404, all_sites=True),  # no such pushed model
+    ("GET", "/v1/sites"): Row("viewer", 200),
+    ("GET", SITE_MAP): Row("viewer", 200, south=404),
+    ("PUT", SITE_MAP): Row("operator", 200, south=404),  # no markers: the same map every time
+    ("GET", SITE_MAP + "/image"): Row("viewer", 200, south=404),  # `seeded` stores a plan per site
+    ("PUT", SITE_MAP + "/image"): Row("operator", 200, south=404),  # the site's camera's current picture
     ("GET", "/ui/i/{incident_id}"): Row("viewer", 200, south=404),  # the mobile incident page
+    ("GET", "/v1/reports/daily"): Row("viewer", 200, south=404),  # ?site=<target>&date=…
+    ("POST", "/v1/reports/subscriptions"): Row("admin", 422),  # an invalid body (short secret)
+    ("GET", "/v1/reports/subscriptions"): Row("admin", 200),
+    ("DELETE", REPORT_SUBSCRIPTION): Row("admin", 204, south=404),
 }
 # What a signed link (`?exp=…&sig=…` for the target incident, no key) opens: these; every other route answers it as
 # it answers no key at all.
 SIGNED = {INCIDENT + "/snapshot.jpg", INCIDENT + "/clip.mp4", INCIDENT + "/clips/{index}.mp4", "/ui/i/{incident_id}"}
+# The daily report opens with a signed link too, but only with a report's signature: an incident's is refused (403).
+REPORT_SIGNED = {"/v1/reports/daily"}
 # Public and outside the OpenAPI document: its viewers and the web UI's static files.
 PUBLIC_PAGES = ("/openapi.json", "/docs", "/redoc", "/ui/")
 
@@ -142,6 +160,9 @@ def seeded(two_sites: LiveService) -> Iterator[Seeded]:
         incidents = {site: _wait_for_evidence(http, site) for site in SITES}
         for incident in incidents.values():
             assert http.post(f"/v1/incidents/{incident}/resolve", json={"note": "matrix"}).status_code == 200
+        for site, camera in CAMERAS.items():  # a plan per site (GET …/map/image)
+            r = http.put(f"/v1/sites/{site}/map/image", params={"from_camera": camera})
+            assert r.status_code == 200, r.text
     store = Store(f"sqlite:///{(two_sites.data_dir / 'safewatch.db').as_posix()}", run_migrations=False)
     try:
         yield Seeded(two_sites, incidents, store)
@@ -159,7 +180,11 @@ def _request(seeded: Seeded, method: str, path: str, target: str) -> dict[str, A
         "delivery_id": "999999999",
         "index": "0",  # the first clip: every seeded incident has one
         "key_id": "",
+        "name": "no-such-model",  # DELETE /v1/models/{name}
+        "site": target,
     }
+    if "{subscription_id}" in path:
+        params["subscription_id"] = _report_subscription(seeded, target)
     if "{key_id}" in path:
         with svc.client(svc.admin_key) as http:
             params["key_id"] = http.post("/v1/keys", json={"role": "viewer", "name": "doomed"}).json()["id"]
@@ -172,9 +197,36 @@ def _request(seeded: Seeded, method: str, path: str, target: str) -> dict[str, A
         out["files"] = {"file": ("people.jpg", (ROOT / "sample_media" / "person_multi_det.jpg").read_bytes())}
     elif path == "/v1/keys" and method == "POST":
         out["json"] = {"role": "viewer", "name": "matrix"}
+    elif path == WEBHOOK and method == "PATCH":
+        out["json"] = {"language": "en"}
+    elif path == SITE_MAP and method == "PUT":
+        out["json"] = {"markers": []}
+    elif path == SITE_MAP + "/image" and method == "PUT":
+        out["params"] = {"from_camera": CAMERAS[target]}
+    elif path == "/v1/reports/daily":
+        out["url"] += f"?site={target}&date=2026-01-01"
+    elif path == "/v1/reports/subscriptions" and method == "POST":
+        out["json"] = {"site": target, "url": HOOK_URL, "secret": "short"}
     elif path == "/v1/webhooks" and method == "POST":
         out["json"] = {"url": HOOK_URL, "secret": "short", "filters": {"sites": ["north"]}}
     return out
+
+
+def _report_subscription(seeded: Seeded, site: str) -> str:
+    """A fresh daily digest subscription of `site` (each DELETE gets its own)."""
+    with seeded.store.session() as session:
+        row = reports.create_subscription(
+            session,
+            site=site,
+            url=HOOK_URL,
+            secret="matrix-secret",
+            fmt="dingtalk",
+            local_time="08:00",
+            timezone="UTC",
+            language="zh",
+            last_sent_date=None,
+        )
+        return row.id
 
 
 def _status(http: httpx.Client, request: dict[str, Any]) -> int:
@@ -227,7 +279,11 @@ def test_a_signed_link_opens_only_its_incidents_media(seeded: Seeded) -> None:
             with seeded.svc.client() as http:
                 got[(method, path, target)] = _status(http, request)
             want[(method, path, target)] = (
-                200 if path in SIGNED else expected(TABLE[(method, path)], "none", False, target)
+                200
+                if path in SIGNED
+                else 403
+                if path in REPORT_SIGNED
+                else expected(TABLE[(method, path)], "none", False, target)
             )
     assert got == want
 

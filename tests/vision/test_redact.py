@@ -18,24 +18,24 @@ from vision.redact import RedactingFormatter, is_secret_key, redact_url
 from vision.sources import SourceConfig, SourceState, open_source
 
 SECRETS = ("p@ssw0rd", "ssw0rd", "S3cretQ")
-CAMERA = "rtsp://admin:p@ssw0rd@10.0.0.5:554/cam/realmonitor?channel=1&user=admin&password=S3cretQ"
+CAMERA = "rtsp://admin:p@ssw0rd@cam5.example:554/cam/realmonitor?channel=1&user=admin&password=S3cretQ"
 
 CASES = [
     # userinfo
-    ("rtsp://admin:s3cret@10.0.0.5:554/sub", "rtsp://***@10.0.0.5:554/sub"),
-    ("rtsp://admin:p@ssw0rd@10.0.0.5/sub", "rtsp://***@10.0.0.5/sub"),  # up to the LAST '@'
+    ("rtsp://admin:s3cret@cam5.example:554/sub", "rtsp://***@cam5.example:554/sub"),
+    ("rtsp://admin:p@ssw0rd@cam5.example/sub", "rtsp://***@cam5.example/sub"),  # up to the LAST '@'
     ("rtsp://admin:a@b@c@cam1.example", "rtsp://***@cam1.example"),
-    ("rtsp://admin@10.0.0.5/sub", "rtsp://***@10.0.0.5/sub"),
-    ("rtsp://admin:pa/ss@10.0.0.5/sub", "rtsp://***@10.0.0.5/sub"),  # '/' in the password (not a port)
+    ("rtsp://admin@cam5.example/sub", "rtsp://***@cam5.example/sub"),
+    ("rtsp://admin:pa/ss@cam5.example/sub", "rtsp://***@cam5.example/sub"),  # '/' in the password (not a port)
     ("http://cam1.example:8080/snap@2x.jpg", "http://cam1.example:8080/snap@2x.jpg"),  # '@' in the path only
-    ("redis://:hunter2@10.0.0.2:6379/0", "redis://***@10.0.0.2:6379/0"),
+    ("redis://:hunter2@cam2.example:6379/0", "redis://***@cam2.example:6379/0"),
     ("RTSP://Admin:S3cretQ@CAM1.example/x", "RTSP://***@CAM1.example/x"),
     # IPv6 hosts
     ("rtsp://admin:p@ss@[fe80::1%25eth0]:554/x", "rtsp://***@[fe80::1%25eth0]:554/x"),
     ("rtsp://[2001:db8::7]:554/x?password=S3cretQ", "rtsp://[2001:db8::7]:554/x?password=***"),
     ("rtsp://[::1]/x", "rtsp://[::1]/x"),
     # query keys (Dahua / Hikvision / Foscam style), case-insensitive, `user` stays
-    (CAMERA, "rtsp://***@10.0.0.5:554/cam/realmonitor?channel=1&user=admin&password=***"),
+    (CAMERA, "rtsp://***@cam5.example:554/cam/realmonitor?channel=1&user=admin&password=***"),
     ("rtsp://cam1.example/h264?user=admin&pwd=S3cretQ", "rtsp://cam1.example/h264?user=admin&pwd=***"),
     (
         "http://cam1.example/cgi?usr=admin&PassWd=S3cretQ&cmd=snap",
@@ -78,7 +78,7 @@ CASES = [
     ("failed to open rtsp://u:p@h/x: timeout", "failed to open rtsp://***@h/x: timeout"),
     (
         f"Error opening input '{CAMERA}': Connection refused",
-        "Error opening input 'rtsp://***@10.0.0.5:554/cam/realmonitor?channel=1&user=admin&password=***': "
+        "Error opening input 'rtsp://***@cam5.example:554/cam/realmonitor?channel=1&user=admin&password=***': "
         "Connection refused",
     ),
     (
@@ -88,7 +88,7 @@ CASES = [
     ("['rtsp://a:b@h1/x', \"rtsp://c:d@e@h2\"]", "['rtsp://***@h1/x', \"rtsp://***@h2\"]"),
     ("<rtsp://a:S3cretQ@h1>,rtsp://h2?token=t", "<rtsp://***@h1>,rtsp://h2?token=***"),
     # nothing to hide
-    ("rtsp://10.0.0.5/sub", "rtsp://10.0.0.5/sub"),
+    ("rtsp://cam5.example/sub", "rtsp://cam5.example/sub"),
     ("/data/file.mp4", "/data/file.mp4"),
     ("password=S3cretQ is not a URL", "password=S3cretQ is not a URL"),
     (
@@ -131,7 +131,7 @@ def test_formatter_redacts_messages_and_tracebacks() -> None:
     except ValueError:
         record = logging.LogRecord("t", logging.ERROR, __file__, 1, "camera %s failed", (CAMERA,), sys.exc_info())
     text = formatter.format(record)
-    assert "ValueError: cannot open rtsp://***@10.0.0.5" in text and "user=admin&password=***" in text
+    assert "ValueError: cannot open rtsp://***@cam5.example" in text and "user=admin&password=***" in text
     assert not any(secret in text for secret in SECRETS)
 
 
@@ -149,7 +149,7 @@ def test_manifest_missing_reason_is_redacted(tmp_path: Path) -> None:
         camera_config_sha256="0" * 64,
     )
     reason = manifest["missing"][0]["reason"]
-    assert reason.startswith("clip job failed: rtsp://***@10.0.0.5") and "S3cretQ" not in reason
+    assert reason.startswith("clip job failed: rtsp://***@cam5.example") and "S3cretQ" not in reason
 
 
 def test_source_state_machine_logs_no_credentials(caplog: pytest.LogCaptureFixture) -> None:

@@ -87,8 +87,8 @@ def test_frame_validates_image() -> None:
 @pytest.mark.parametrize(
     ("url", "expected"),
     [
-        ("rtsp://admin:s3cret@10.0.0.5:554/sub", "rtsp://***@10.0.0.5:554/sub"),
-        ("rtsp://10.0.0.5/sub", "rtsp://10.0.0.5/sub"),
+        ("rtsp://admin:s3cret@cam5.example:554/sub", "rtsp://***@cam5.example:554/sub"),
+        ("rtsp://cam5.example/sub", "rtsp://cam5.example/sub"),
         ("failed to open rtsp://u:p@h/x: timeout", "failed to open rtsp://***@h/x: timeout"),
         ("/data/file.mp4", "/data/file.mp4"),
     ],

@@ -194,7 +194,7 @@ class ModelCard(BaseModel):
         return sorted(set(self.labels.values()))
 
 
-def _format_errors(path: pathlib.Path, err: ValidationError) -> list[str]:
+def _format_errors(path: str | pathlib.Path, err: ValidationError) -> list[str]:
     lines = []
     for item in err.errors():
         loc = ".".join(str(p) for p in item["loc"]) or "(card)"
@@ -202,20 +202,27 @@ def _format_errors(path: pathlib.Path, err: ValidationError) -> list[str]:
     return lines
 
 
+def parse_card(text: str, origin: str | pathlib.Path) -> ModelCard:
+    """Validate a card's YAML text (`origin` names it in the messages); raises CardError like `load_card`."""
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise CardError([f"{origin}: (yaml): {exc}".replace("\n", " ")]) from exc
+    if not isinstance(raw, dict):
+        raise CardError([f"{origin}: (card): expected a mapping, got {type(raw).__name__}"])
+    try:
+        return ModelCard.model_validate(raw)
+    except ValidationError as exc:
+        raise CardError(_format_errors(origin, exc)) from exc
+
+
 def load_card(path: pathlib.Path) -> ModelCard:
     """Read and validate one card; raises CardError with `FILE: field: message` lines."""
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise CardError([f"{path}: (file): cannot read: {exc.strerror or exc}"]) from exc
-    except yaml.YAMLError as exc:
-        raise CardError([f"{path}: (yaml): {exc}".replace("\n", " ")]) from exc
-    if not isinstance(raw, dict):
-        raise CardError([f"{path}: (card): expected a mapping, got {type(raw).__name__}"])
-    try:
-        card = ModelCard.model_validate(raw)
-    except ValidationError as exc:
-        raise CardError(_format_errors(path, exc)) from exc
+    card = parse_card(text, path)
     if card.name != path.stem:
         raise CardError([f"{path}: name: {card.name!r} must equal the file stem {path.stem!r}"])
     return card

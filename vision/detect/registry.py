@@ -12,13 +12,20 @@ BASE. `detector(BASE)` loads it instead of BASE's own file when the registry's `
 
 The detector keeps BASE's name (rates, metrics and incidents speak of the model, not of its file); `runtime_card`
 says which card and file actually run.
+
+Pushed models (`POST /v1/models`, content-addressed by sha256): `install({name: Installed})` gives a view of the
+registry in which those versions replace (or add to) the cards of their names, with their files where the worker's
+verified cache keeps them; an installed version never runs as an int8 variant of the shipped one. Views share the
+loaded detectors (cached per name, file and options), so two cameras on one version share one session.
 """
 
 from __future__ import annotations
 
+import copy
 import logging
 import pathlib
 import threading
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 
 from vision.detect.card import ModelCard, QuantizeBuild, load_card
@@ -40,6 +47,19 @@ class ModelStatus:
     sha256_ok: bool | None  # None: not built, or the card records no sha256
 
 
+@dataclass(frozen=True, slots=True)
+class Installed:
+    """A pushed model version ready to run: its card (`file` = `<sha256>.onnx`, `sha256` set) and the directory that
+    holds the file (verified)."""
+
+    card: ModelCard
+    directory: pathlib.Path
+
+    @property
+    def path(self) -> pathlib.Path:
+        return self.directory / self.card.file
+
+
 class ModelRegistry:
     """Cards from `models_dir/*.yaml`. Invalid cards are kept in `errors` (FILE: field: message lines), not raised."""
 
@@ -48,8 +68,9 @@ class ModelRegistry:
         self.precision: Precision = precision
         self.cards: dict[str, ModelCard] = {}
         self.errors: list[str] = []
-        self._detectors: dict[tuple[str, DetectorOptions], Detector] = {}
+        self._detectors: dict[tuple[str, pathlib.Path, DetectorOptions], Detector] = {}
         self._lock = threading.Lock()
+        self._installed: dict[str, Installed] = {}
         self.reload()
 
     def reload(self) -> None:
@@ -63,9 +84,31 @@ class ModelRegistry:
                 errors.extend(exc.lines)
                 continue
             cards[card.name] = card
-        self.cards, self.errors = cards, errors
+        self.cards = {**cards, **{n: i.card for n, i in self._installed.items()}}
+        self.errors = errors
         with self._lock:
             self._detectors.clear()
+
+    def install(self, models: Mapping[str, Installed]) -> ModelRegistry:
+        """A view of this registry with the pushed versions `models` in place of their names (module docs); it
+        shares this registry's loaded detectors. The registry itself is unchanged."""
+        view = copy.copy(self)
+        view._installed = {**self._installed, **models}
+        view.cards = {**self.cards, **{n: i.card for n, i in models.items()}}
+        return view
+
+    def installed(self, name: str) -> Installed | None:
+        """The pushed version this view runs for `name`, or None (the shipped card's file)."""
+        return self._installed.get(name)
+
+    def prune(self, keep: Collection[pathlib.Path]) -> int:
+        """Forget loaded detectors of pushed files not in `keep` (versions no camera runs any more); returns how
+        many. Detectors of the models directory's own files stay."""
+        with self._lock:
+            gone = [k for k in self._detectors if k[1].parent != self.models_dir and k[1] not in keep]
+            for key in gone:
+                del self._detectors[key]
+        return len(gone)
 
     def card(self, name: str) -> ModelCard:
         try:
@@ -75,7 +118,8 @@ class ModelRegistry:
             raise ModelError(f"unknown model {name!r} in {self.models_dir} (known: {known})") from None
 
     def path(self, name: str) -> pathlib.Path:
-        return self.models_dir / self.card(name).file
+        found = self._installed.get(name)
+        return found.path if found is not None else self.models_dir / self.card(name).file
 
     def providers_of(self, label: str) -> list[str]:
         """Names of the models whose card maps some class to `label`, default models first (variants never)."""
@@ -113,6 +157,8 @@ class ModelRegistry:
     def runtime_card(self, name: str, options: DetectorOptions | None = None) -> ModelCard:
         """The card whose file `detector(name, options)` runs: `name`'s own or its int8 variant's (module docs)."""
         card = self.card(name)
+        if name in self._installed:
+            return card  # a pushed version runs as pushed
         variant = self.int8_variant(name) if self.precision != "fp32" else None
         if variant is None:
             if self.precision == "int8" and card.precision != "int8":
@@ -132,12 +178,14 @@ class ModelRegistry:
         """A loaded Detector for the model `name` (its int8 variant's file where `runtime_card` says so, under the
         name `name`), cached per (name, options); safe to call from several threads."""
         opts = options or DetectorOptions()
-        key = (name, opts)
+        card = self.runtime_card(name, opts)
+        pushed = self._installed.get(name)
+        directory = pushed.directory if pushed is not None else self.models_dir
+        key = (name, directory / card.file, opts)
         with self._lock:
             found = self._detectors.get(key)
             if found is None:
-                card = self.runtime_card(name, opts)
                 card = card if card.name == name else card.model_copy(update={"name": name})
-                found = Detector(card, self.models_dir, opts)
+                found = Detector(card, directory, opts)
                 self._detectors[key] = found
             return found

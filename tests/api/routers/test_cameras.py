@@ -26,7 +26,7 @@ def camera_body(**changes: Any) -> dict[str, Any]:
     body: dict[str, Any] = {
         "site": "sip-plot-12",
         "name": "3号门 消防通道",
-        "streams": {"detect": "rtsp://admin:s3cret@10.0.0.5:554/sub"},
+        "streams": {"detect": "rtsp://admin:s3cret@cam5.example:554/sub"},
         "analysis_fps": 5,
         "zones": [
             {"name": "fire_lane", "kind": "fire_exit", "polygon": SQUARE},
@@ -244,25 +244,27 @@ def test_label_not_provided_names_the_build_command(
 def test_credentials_never_leave_and_survive_a_get_put_round_trip(
     cam_client: TestClient, op: dict[str, str], config_dir: Path
 ) -> None:
-    body = camera_body(streams={"detect": "rtsp://admin:s3cret@10.0.0.5/sub", "record": "rtsp://u:pw9@10.0.0.5/main"})
+    body = camera_body(
+        streams={"detect": "rtsp://admin:s3cret@cam5.example/sub", "record": "rtsp://u:pw9@cam5.example/main"}
+    )
     put = cam_client.put("/v1/cameras/gate-3", json=body, headers=op)
     got = cam_client.get("/v1/cameras/gate-3", headers=op)
     listed = cam_client.get("/v1/cameras", headers=op)
     for r in (put, got, listed):
         assert "s3cret" not in r.text and "pw9" not in r.text
-    assert got.json()["streams"] == {"detect": "rtsp://***@10.0.0.5/sub", "record": "rtsp://***@10.0.0.5/main"}
+    assert got.json()["streams"] == {"detect": "rtsp://***@cam5.example/sub", "record": "rtsp://***@cam5.example/main"}
 
     edited = got.json()
     edited["zones"][0]["polygon"] = [[0.1, 0.5], [0.3, 0.5], [0.3, 0.8]]
     assert cam_client.put("/v1/cameras/gate-3", json=edited, headers=op).status_code == 200
     stored = load_camera_config(config_dir / "gate-3.yaml")
-    assert stored.streams.detect == "rtsp://admin:s3cret@10.0.0.5/sub"
-    assert stored.streams.record == "rtsp://u:pw9@10.0.0.5/main"
+    assert stored.streams.detect == "rtsp://admin:s3cret@cam5.example/sub"
+    assert stored.streams.record == "rtsp://u:pw9@cam5.example/main"
     assert stored.zones[0].polygon == [(0.1, 0.5), (0.3, 0.5), (0.3, 0.8)]
 
-    changed = {**edited, "streams": {"detect": "rtsp://***@10.0.0.9/sub"}}  # another host: stored as given
+    changed = {**edited, "streams": {"detect": "rtsp://***@cam9.example/sub"}}  # another host: stored as given
     assert cam_client.put("/v1/cameras/gate-3", json=changed, headers=op).status_code == 200
-    assert load_camera_config(config_dir / "gate-3.yaml").streams.detect == "rtsp://***@10.0.0.9/sub"
+    assert load_camera_config(config_dir / "gate-3.yaml").streams.detect == "rtsp://***@cam9.example/sub"
 
 
 def test_roles_viewer_reads_operator_writes(cam_app: FastAPI, cam_client: TestClient, config_dir: Path) -> None:

@@ -31,7 +31,7 @@ def config_dir(tmp_path: Path, repo_root: Path, sample_clip: Path) -> Path:
     text = (repo_root / "camera_configs" / "demo-gate.yaml").read_text(encoding="utf-8")
     (out / "demo-gate.yaml").write_text(text.replace("sample_media/vtest.mp4", str(sample_clip)), encoding="utf-8")
     rtsp = text.replace("id: demo-gate", "id: gate-rtsp").replace(
-        "sample_media/vtest.mp4", "rtsp://admin:s3cret@10.0.0.5:554/sub"
+        "sample_media/vtest.mp4", "rtsp://admin:s3cret@cam5.example:554/sub"
     )
     (out / "gate-rtsp.yaml").write_text(rtsp, encoding="utf-8")
     (tmp_path / "broken.mp4").write_bytes(b"this is not a video" * 100)

@@ -9,6 +9,7 @@ cut from the sample clip by the project's clip writer.
 from __future__ import annotations
 
 import json
+import re
 import stat
 import time
 from collections.abc import Iterator
@@ -178,7 +179,9 @@ def test_webhook_formats_carry_signed_links(seeded: Seeded) -> None:
         assert url.startswith(f"{BASE}/v1/incidents/inc-m/")
         assert seeded.http.get(url.removeprefix(BASE)).status_code == 200
     ding = json.loads(render("dingtalk", payload.model_dump(mode="json"), links))["markdown"]["text"]
-    page = ding.split("[查看详情 Details](")[1].split(")")[0]
+    found = re.search(r"\]\((" + re.escape(BASE) + r"/ui/i/[^)]+)\)", ding)  # the incident page link
+    assert found is not None, ding
+    page = found.group(1)
     assert page.startswith(f"{BASE}/ui/i/inc-m?exp=") and seeded.http.get(page.removeprefix(BASE)).status_code == 200
     feishu = json.loads(render("feishu", payload.model_dump(mode="json"), links))
     hrefs = [p["href"] for p in feishu["content"]["post"]["zh_cn"]["content"][-1]]

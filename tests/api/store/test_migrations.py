@@ -28,7 +28,7 @@ from api.app import create_app
 from api.settings import Settings
 from api.store.db import MIGRATIONS_DIR, Store, make_engine, migrate
 from api.store.incidents import apply_event, camera_fence
-from api.store.models import Incident
+from api.store.models import Incident, IncidentEventRow
 from pipelines.events import EventType, IncidentEvent
 from tests.api.conftest import auth, pg_schema
 
@@ -37,7 +37,22 @@ PREVIOUS = FIXTURES / "prev_release_0001.db"
 KEYS: dict[str, str] = json.loads((FIXTURES / "prev_release_0001.json").read_text(encoding="utf-8"))["keys"]
 TABLES = ("incidents", "incident_events", "handling_actions", "api_keys", "webhooks", "webhook_deliveries")  # FK order
 NEW_COLUMNS = {"api_keys": {"sites"}, "handling_actions": {"key_id", "key_name"}}
-NEW_TABLES = ("camera_fences", "evidence_checkpoints")
+NEW_DEFAULTS: dict[str, dict[str, Any]] = {
+    "incidents": {"shadow": False, "candidate": None},  # 0008
+    "incident_events": {"shadow": False},  # 0008
+    # 0006: existing subscriptions unpaced, Chinese texts, incidents only; existing deliveries are incident rows
+    "webhooks": {
+        "min_interval_s": 0,
+        "rate_limit_per_min": 0,
+        "language": "zh-CN",
+        "events": ["incident"],
+        "lease_owner": None,
+        "lease_until": None,
+    },
+    "webhook_deliveries": {"kind": "incident", "payload": None, "group_key": None, "digest_id": None},
+}
+NEW_TABLES: tuple[str, ...] = ("camera_fences", "evidence_checkpoints", "site_maps", "site_map_markers")
+NEW_TABLES += ("report_subscriptions",)  # 0009
 NEW_INDEXES = {"webhook_deliveries": "ix_webhook_deliveries_event", "incidents": "ix_incidents_status_ended"}
 HEAD = "0009"
 Rows = dict[str, list[dict[str, Any]]]
@@ -87,10 +102,12 @@ def _error_class(row: dict[str, Any]) -> str | None:
 def _assert_upgraded(before: Rows, after: Rows) -> None:
     for table in TABLES:
         new = NEW_COLUMNS.get(table, set())
+        defaults = NEW_DEFAULTS.get(table, {})
         assert len(after[table]) == len(before[table]), table
         for old, row in zip(before[table], after[table], strict=True):
             assert {c: row[c] for c in new} == dict.fromkeys(new), (table, row)
-            kept = {k: v for k, v in row.items() if k not in new}
+            assert {c: row[c] for c in defaults} == defaults, (table, row)  # existing rows: production's
+            kept = {k: v for k, v in row.items() if k not in new and k not in defaults}
             expected = {**old, "last_error": _error_class(old)} if table == "webhook_deliveries" else old
             assert kept == expected, table
 
@@ -143,6 +160,9 @@ def test_sqlite_upgrade_keeps_every_row(previous: Rows, upgraded_sqlite: str) ->
     assert "hunter2" not in json.dumps([d["last_error"] for d in after["webhook_deliveries"]])
     assert _new_tables(engine) == dict.fromkeys(NEW_TABLES, 0)
     assert _indexes(engine) == set(NEW_INDEXES.values())
+    after = {
+        t: [{k: v for k, v in r.items() if k not in NEW_DEFAULTS.get(t, {})} for r in rs] for t, rs in after.items()
+    }
     _alembic(engine, command.downgrade, "0004")
     assert _new_tables(engine) == {"camera_fences": 0} and _rows(engine) == after  # 0005 down: only checkpoints go
     _alembic(engine, command.downgrade, "0003")
@@ -191,6 +211,91 @@ def test_fencing_on_an_upgraded_database(previous: Rows, upgraded_sqlite: str) -
     store.dispose()
 
 
+def test_site_maps_upgrade_and_downgrade(upgraded_sqlite: str) -> None:
+    """0007 adds `site_maps` and `site_map_markers` (empty); its downgrade drops them with their rows, no other row."""
+    engine = make_engine(upgraded_sqlite)
+    migrate(engine)
+    before = {t: len(r) for t, r in _rows(engine).items()}
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO site_maps (site, image, image_sha256, content_type, width, height, updated_at) "
+                "VALUES ('s', :image, 'ab', 'image/png', 2, 1, '2026-12-02 04:00:00')"
+            ),
+            {"image": b"png"},
+        )
+        conn.execute(text("INSERT INTO site_map_markers (site, camera_id, x, y) VALUES ('s', 'cam-1', 0.25, 0.5)"))
+    _alembic(engine, command.downgrade, "0006")
+    assert not {"site_maps", "site_map_markers"} & set(inspect(engine).get_table_names())
+    assert {t: len(r) for t, r in _rows(engine).items()} == before  # later revisions' columns may go, no row does
+    migrate(engine)  # and up again: empty
+    assert {t: n for t, n in _new_tables(engine).items() if t.startswith("site_map")} == {
+        "site_map_markers": 0,
+        "site_maps": 0,
+    }
+    engine.dispose()
+
+
+def test_shadow_columns_upgrade_and_downgrade(upgraded_sqlite: str) -> None:
+    """0008 adds `incidents.shadow`/`candidate` and `incident_events.shadow` (old rows: production's); a shadow
+    event stored on the upgraded store keeps its flag and gets no outbox row; the downgrade drops the columns and
+    no row."""
+    store = Store(upgraded_sqlite)  # migrates to head
+    with store.read() as session:
+        webhooks = session.execute(text("SELECT COUNT(*) FROM webhooks")).scalar()
+        outbox = session.execute(text("SELECT COUNT(*) FROM webhook_deliveries")).scalar()
+        old = session.scalars(select(IncidentEventRow.payload)).first()
+    assert webhooks and old is not None
+    event = IncidentEvent.model_validate(old).model_copy(
+        update={"id": "shadow-0008", "seq": 0, "type": EventType.opened, "shadow": True, "candidate": "cand-1"}
+    )
+    assert apply_event(store, event).deliveries == 0
+    with store.read() as session:
+        row = session.get(Incident, "shadow-0008")
+        assert row is not None and (row.shadow, row.candidate) == (True, "cand-1")
+        assert session.execute(text("SELECT COUNT(*) FROM webhook_deliveries")).scalar() == outbox
+    store.dispose()
+    engine = make_engine(upgraded_sqlite)
+    before = {t: len(r) for t, r in _rows(engine).items()}
+    _alembic(engine, command.downgrade, "0007")
+    columns = {t: {c["name"] for c in inspect(engine).get_columns(t)} for t in ("incidents", "incident_events")}
+    assert not ({"shadow", "candidate"} & columns["incidents"]) and "shadow" not in columns["incident_events"]
+    assert {t: len(r) for t, r in _rows(engine).items()} == before
+    engine.dispose()
+
+
+def test_webhook_delivery_control_upgrade_and_downgrade(upgraded_sqlite: str) -> None:
+    """0006: a digest delivery (no event) and a send record fit the upgraded store; the downgrade drops them, the
+    new columns and `webhook_sends`, and keeps every other row (event_number NOT NULL again)."""
+    engine = make_engine(upgraded_sqlite)
+    migrate(engine)
+    before = {t: len(r) for t, r in _rows(engine).items()}
+    with engine.begin() as conn:
+        hook = conn.execute(text("SELECT id FROM webhooks")).scalars().first()
+        conn.execute(
+            text(
+                "INSERT INTO webhook_deliveries (webhook_id, event_number, event_key, status, attempts,"
+                " next_attempt_at, created_at, kind, payload, group_key) VALUES (:hook, NULL, 'digest:1', 'pending', 0,"
+                " '2026-12-02 04:00:00', '2026-12-02 04:00:00', 'incident.digest', '{\"events\": []}', 'intrusion@c')"
+            ),
+            {"hook": hook},
+        )
+        conn.execute(
+            text("INSERT INTO webhook_sends (webhook_id, group_key, at) VALUES (:hook, 'intrusion@c', '2026-12-02')"),
+            {"hook": hook},
+        )
+    _alembic(engine, command.downgrade, "0005")
+    assert "webhook_sends" not in inspect(engine).get_table_names()
+    columns = {t: {c["name"]: c for c in inspect(engine).get_columns(t)} for t in ("webhooks", "webhook_deliveries")}
+    assert not {"min_interval_s", "rate_limit_per_min", "language", "events", "lease_owner"} & set(columns["webhooks"])
+    assert not {"kind", "payload", "group_key", "digest_id"} & set(columns["webhook_deliveries"])
+    assert columns["webhook_deliveries"]["event_number"]["nullable"] is False
+    assert {t: len(r) for t, r in _rows(engine).items()} == before  # the digest went, every older row stayed
+    migrate(engine)  # and up again
+    assert _version(engine) == HEAD
+    engine.dispose()
+
+
 @pytest.fixture
 def pg_url() -> Iterator[str]:
     with pg_schema("t_mig") as url:
@@ -219,4 +324,21 @@ def test_postgres_upgrade_and_downgrade_keep_every_row(previous: Rows, pg_url: s
     assert not any(NEW_COLUMNS[t] & columns[t] for t in NEW_COLUMNS)
     migrate(engine)  # and up again
     assert _version(engine) == HEAD
+    engine.dispose()
+
+
+def test_0009_adds_only_the_report_subscriptions_table(upgraded_sqlite: str) -> None:
+    engine = make_engine(upgraded_sqlite)
+    _alembic(engine, command.upgrade, "0008")
+    before = _rows(engine)
+    _alembic(engine, command.upgrade, "0009")
+    columns = {c["name"] for c in inspect(engine).get_columns("report_subscriptions")}
+    assert columns == {
+        "id", "site", "url", "secret", "format", "local_time", "timezone", "language", "last_sent_date",
+        "next_attempt_at", "last_error", "created_at",
+    }  # fmt: skip
+    assert {i["name"] for i in inspect(engine).get_indexes("report_subscriptions")} == {"ix_report_subscriptions_site"}
+    assert _rows(engine) == before
+    _alembic(engine, command.downgrade, "0008")
+    assert "report_subscriptions" not in inspect(engine).get_table_names() and _rows(engine) == before
     engine.dispose()

@@ -119,7 +119,7 @@ def test_dead_letter_then_redrive(tmp_path: Path, sqlite_url: str, receiver: Rec
         metrics = client.get("/metrics", headers=auth(admin)).text
         assert 'safewatch_webhook_failures_total{final="true",format="dingtalk"} 1.0' in metrics
     body = json.loads(receiver.received[-1].body)
-    assert body["msgtype"] == "markdown" and "exit_blocked" in body["markdown"]["title"]
+    assert body["msgtype"] == "markdown" and "消防通道占用" in body["markdown"]["title"]  # zh-CN by default
 
 
 def test_restart_resumes_outbox_without_duplicates(db_url: str, tmp_path: Path, receiver: Receiver) -> None:
@@ -180,9 +180,7 @@ def test_formats_render_markdown_with_snapshot_link() -> None:
     assert wecom["msgtype"] == "markdown" and link in wecom["markdown"]["content"]
     feishu = json.loads(render("feishu", payload, base))
     post = feishu["content"]["post"]["zh_cn"]
-    assert (
-        feishu["msg_type"] == "post" and {"tag": "a", "text": "查看快照 Snapshot", "href": link} in post["content"][-1]
-    )
+    assert feishu["msg_type"] == "post" and {"tag": "a", "text": "查看快照", "href": link} in post["content"][-1]
     generic = json.loads(render("json", payload, base))
     assert IncidentEvent.model_validate(generic).snapshot_url == link
 

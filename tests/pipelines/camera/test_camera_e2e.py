@@ -7,11 +7,13 @@ hand-labelled crossings in intrusion_truth.yaml. Also: the people-free clip and 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import av
 import numpy as np
 import pytest
+import yaml
 from PIL import Image
 
 from pipelines.config.camera import load_camera_config
@@ -66,25 +68,63 @@ def _match(incidents: list[IncidentEvent], times: list[float], tol: float) -> di
     return matched
 
 
+@dataclass(frozen=True)
+class Return:
+    """A `returns` entry of intrusion_truth.yaml: a person back in the zone after an ambiguous visit."""
+
+    person: str
+    returns_of: float
+    enter_s: float
+    leave_s: float
+
+
+def _returns() -> list[Return]:
+    raw = yaml.safe_load((harness.E2E_DIR / "intrusion_truth.yaml").read_text(encoding="utf-8"))
+    return [Return(**r) for r in raw.get("returns", [])]
+
+
+def _return_matches(
+    back: Return, opened: list[IncidentEvent], free: list[int], closed: dict[str, IncidentEvent], tol: float
+) -> int | None:
+    """The incident (index into `opened`) that answers `back` (see the truth file): a free one opened for the return,
+    else the one opened for the earlier visit, kept open by the return until leave_s + clear_seconds (± tol)."""
+    truth = harness.intrusion_truth()
+    rule = harness.load("intrusion_path.yaml").rules[0]
+    new = [j for j in free if abs(opened[j].offset_s - (back.enter_s + truth.min_seconds)) <= tol]
+    if new:
+        return min(new, key=lambda j: abs(opened[j].offset_s - (back.enter_s + truth.min_seconds)))
+    held_until = back.leave_s + rule.clear_seconds
+    earlier = [j for j, e in enumerate(opened)
+               if abs(e.offset_s - (back.returns_of + truth.min_seconds)) <= tol
+               and e.id in closed and closed[e.id].offset_s >= held_until - tol]  # fmt: skip
+    return earlier[0] if earlier else None
+
+
 def test_intrusion_incidents_match_the_hand_labelled_crossings(vtest: ReplayResult) -> None:
     truth = harness.intrusion_truth()
     opened = vtest.of(rule="intrusion", zone=truth.zone, type_=EventType.opened)
+    closed = {e.id: e for e in vtest.of(rule="intrusion", zone=truth.zone, type_=EventType.closed)}
     sure = [c.enter_s + truth.min_seconds for c in truth.crossings]
     maybe = [c.enter_s + truth.min_seconds for c in truth.ambiguous]
+    returns = _returns()
 
     matched = _match(opened, sure, truth.tolerance_s)
     missing = [truth.crossings[i] for i in range(len(sure)) if i not in matched]
     assert not missing, f"no incident for {missing}; opened at {[e.offset_s for e in opened]}"
-    rest = [e for j, e in enumerate(opened) if j not in set(matched.values())]
+    used = set(matched.values())
+    for back in returns:
+        j = _return_matches(back, opened, [j for j in range(len(opened)) if j not in used], closed, truth.tolerance_s)
+        assert j is not None, f"return {back} neither opened an incident nor kept one open; events {vtest.events}"
+        used.add(j)
+    rest = [e for j, e in enumerate(opened) if j not in used]
     extra = [e.offset_s for e in rest if not any(abs(e.offset_s - t) <= truth.tolerance_s for t in maybe)]
     assert not extra, f"incidents at {extra} s match no labelled crossing"
-    assert len(truth.crossings) <= len(opened) <= len(truth.crossings) + len(truth.ambiguous)
+    assert len(truth.crossings) <= len(opened) <= len(truth.crossings) + len(truth.ambiguous) + len(returns)
     # one incident per person: distinct incidents and tracks
     assert len({e.id for e in opened}) == len(opened)
     assert len({tuple(e.track_ids) for e in opened}) == len(opened)
     assert all(e.labels == ["person"] and e.track_ids for e in opened)
     # every incident closes (by the end of the file at the latest) after it opened
-    closed = {e.id: e for e in vtest.of(rule="intrusion", zone=truth.zone, type_=EventType.closed)}
     assert set(closed) == {e.id for e in opened}
     assert all(closed[e.id].offset_s > e.offset_s for e in opened)
 

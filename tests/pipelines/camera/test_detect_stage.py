@@ -6,6 +6,7 @@ sample_media/vtest.mp4 has people walking everywhere and a white van parked top 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +36,9 @@ def _camera(clip: Path, rules: list[dict[str, Any]] | None = None, **detect: Any
     )
 
 
-def _run(camera: CameraConfig, seconds: float = SECONDS) -> tuple[DetectStage, list[Frame]]:
+def _run(
+    camera: CameraConfig, seconds: float = SECONDS, after_frame: Callable[[DetectStage], None] | None = None
+) -> tuple[DetectStage, list[Frame]]:
     runtime = build_runtime(camera, harness.registry())
     frames: list[Frame] = []
     try:
@@ -45,20 +48,31 @@ def _run(camera: CameraConfig, seconds: float = SECONDS) -> tuple[DetectStage, l
                 break
             runtime.pipeline.process(frame)
             frames.append(frame)
+            if after_frame is not None:
+                after_frame(runtime.pipeline.detect)
     finally:
         runtime.close()
     return runtime.pipeline.detect, frames
 
 
+Box = tuple[float, float, float, float]
+
+
 @pytest.fixture(scope="module")
-def regions(sample_clip: Path) -> tuple[DetectStage, list[Frame]]:
-    return _run(_camera(sample_clip, mode="regions", full_frame_interval_s=3.0))
+def regions(sample_clip: Path) -> tuple[DetectStage, list[Frame], list[list[Box]]]:
+    """The regions-mode run, and the stationary objects' boxes after each frame."""
+    held: list[list[Box]] = []
+    stage, frames = _run(
+        _camera(sample_clip, mode="regions", full_frame_interval_s=3.0),
+        after_frame=lambda s: held.append(list(s.stationary.stationary().values())),
+    )
+    return stage, frames, held
 
 
 def test_regions_mode_runs_windows_and_a_whole_frame_at_least_every_interval(
-    regions: tuple[DetectStage, list[Frame]],
+    regions: tuple[DetectStage, list[Frame], list[list[Box]]],
 ) -> None:
-    stage, frames = regions
+    stage, frames, _ = regions
     counts = stage.counts
     assert stage.regions and all(isinstance(s.crops, CropDetector) for s in stage.slots)
     assert counts.whole >= int(SECONDS / 3.0) + 1  # the first frame, then every 3 s (and when windows cost more)
@@ -67,11 +81,23 @@ def test_regions_mode_runs_windows_and_a_whole_frame_at_least_every_interval(
     assert counts.gated == 0  # the motion gate is full mode's
 
 
-def test_the_parked_van_becomes_stationary_and_is_carried(regions: tuple[DetectStage, list[Frame]]) -> None:
-    stage, _ = regions
-    held = stage.stationary.stationary().values()
-    vans = [b for b in held if b[0] < 665 and b[2] > 705 and b[1] < 60 and 78 < b[3] < 110]
-    assert len(vans) == 1  # the van (box ~[660, 56, 709, 81]) stands still: kept without re-detection
+def test_the_parked_van_becomes_stationary_and_is_carried(
+    regions: tuple[DetectStage, list[Frame], list[list[Box]]],
+) -> None:
+    """The van (box ~[645, 42, 725, 95]) stands still from the first frame: it becomes stationary once it has stood
+    `after_s` and is kept without re-detection. A re-verification (every 5 s, or when motion touches its box: people
+    walk past it) that sees it as another vehicle class drops it until it has stood still `after_s` again (int8: one
+    frame at 13.2 s scores it car 0.52 instead of truck, so it is held from 3.8 s to 13.2 s of these 16 s)."""
+    stage, frames, held = regions
+
+    def is_van(b: Box) -> bool:
+        return b[0] < 665 and b[2] > 705 and b[1] < 60 and 78 < b[3] < 110
+
+    vans = [sum(map(is_van, boxes)) for boxes in held]
+    assert max(vans) == 1
+    first = vans.index(1)
+    assert frames[first].pts <= stage.stationary.config.after_s + 1.0
+    assert sum(vans[first:]) >= 0.5 * len(vans[first:]), "held for most of the clip once stationary"
     assert stage.counts.carried > 0
 
 

@@ -84,7 +84,7 @@ def test_clip_is_a_stream_copy_of_the_source_with_the_planned_length(vtest: Repl
     assert vtest.media_root is not None
     camera = harness.load("intrusion_path.yaml")
     rule, clip_cfg = camera.rules[0], camera.evidence.clip
-    opened, closed = _incident(vtest, "path_patch", 23.8)  # the first hand-labelled crossing, closed at ~35 s
+    opened, closed = _incident(vtest, "path_patch", 27.0)  # hand-labelled crossing 2: out at 27.8, back 35.2-37.6
     assert closed.clip_url is not None and closed.evidence_sha256 is not None
     clip = vtest.media_root / closed.clip_url
 

@@ -182,7 +182,10 @@ def test_unquoted_times_stay_strings() -> None:
 def test_redacted_and_config_hash() -> None:
     config = load_camera_config(CASES / "good" / "full.yaml")
     redacted = config.redacted()
-    assert redacted["streams"] == {"detect": "rtsp://***@10.0.0.7:554/sub", "record": "rtsps://***@10.0.0.7:322/main"}
+    assert redacted["streams"] == {
+        "detect": "rtsp://***@cam7.example:554/sub",
+        "record": "rtsps://***@cam7.example:322/main",
+    }
     assert "hunter2" not in json.dumps(redacted, ensure_ascii=False)
     assert config.streams.detect.startswith("rtsp://admin:hunter2@")  # the model itself keeps the secret
     digest = config.config_hash()
@@ -282,7 +285,7 @@ def test_cli_validate_redacts_credentials(capsys: pytest.CaptureFixture[str]) ->
     assert main(["config", "validate", str(CASES / "good" / "full.yaml")]) == 0
     out = capsys.readouterr().out
     assert "hunter2" not in out and "admin" not in out
-    assert "detect=rtsp://***@10.0.0.7:554/sub record=rtsps://***@10.0.0.7:322/main" in out
+    assert "detect=rtsp://***@cam7.example:554/sub record=rtsps://***@cam7.example:322/main" in out
     assert main(["config", "validate", str(CASES / "bad" / "bad_scheme.yaml")]) == 2
     captured = capsys.readouterr()
     assert "topsecret" not in captured.out + captured.err

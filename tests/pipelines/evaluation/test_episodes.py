@@ -27,7 +27,7 @@ def test_gate_file_contents() -> None:
     es = load_episodes(ROOT / "sample_media" / "vtest.gate.episodes.yaml")
     assert es.camera.id == "demo-gate" and es.rules == ["exit_blocked", "intrusion"]
     assert [(e.rule, e.zone) for e in es.episodes[:2]] == [("exit_blocked", "fire_lane"), ("intrusion", "footpath")]
-    assert es.episodes[1].line == 14 and es.ignore[0].start == 1.2
+    assert es.episodes[1].line == 24 and es.ignore[0].start == 1.2
 
 
 def test_allowed_zones() -> None:

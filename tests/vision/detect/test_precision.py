@@ -91,10 +91,10 @@ def test_auto_keeps_fp32_unless_the_session_is_cpu_only(tmp_path: pathlib.Path) 
 
 
 def test_committed_int8_card_is_the_default_models_variant() -> None:
-    """The int8 copy of the default model, built on request only for now (`default: false`: see its card's notes)."""
+    """The int8 copy of the default model, a default model itself (`make models` builds it; `auto` runs it on CPU)."""
     card = load_card(ROOT / "models" / f"{DEFAULT}-int8.yaml")
     assert isinstance(card.build, QuantizeBuild) and card.build.min_agreement >= 0.95
-    assert card.variant_of == DEFAULT and not card.default and card.agreement is not None
+    assert card.variant_of == DEFAULT and card.default and card.agreement is not None
     assert card.agreement >= card.build.min_agreement
     assert not set(card.build.calibration.indices) & set(card.build.evaluation.indices)
 
