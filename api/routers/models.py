@@ -85,7 +85,12 @@ def _store(ctx: CtxDep) -> ModelStore:
     "",
     response_model=ModelOut,
     status_code=status.HTTP_201_CREATED,
-    responses={413: {"model": Problem}, 415: {"model": Problem}, 422: {"model": Problem}},
+    responses={
+        400: {"model": Problem, "description": "Malformed multipart body"},
+        413: {"model": Problem},
+        415: {"model": Problem},
+        422: {"model": Problem},
+    },
     openapi_extra=_FORM,
 )
 async def push(request: Request, _key: AllSitesAdminKey, ctx: CtxDep) -> ModelOut:
