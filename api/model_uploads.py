@@ -12,7 +12,6 @@ from __future__ import annotations
 import pathlib
 import shutil
 import tempfile
-from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass
 
 import anyio.to_thread
@@ -20,7 +19,7 @@ from fastapi import Request, status
 from starlette.datastructures import UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
 
-from api.uploads import FORM_OVERHEAD_BYTES, MAX_FIELD_BYTES, MAX_FIELDS, UploadError
+from api.uploads import FORM_OVERHEAD_BYTES, MAX_FIELD_BYTES, MAX_FIELDS, BodyTooLarge, UploadError, limited_stream
 
 MAX_CARD_BYTES = 256 * 1024
 
@@ -30,19 +29,6 @@ class ModelUpload:
     onnx: pathlib.Path  # a temporary file: the caller moves or deletes it
     card: str
     sha256: str | None
-
-
-class _TooLarge(Exception):
-    pass
-
-
-async def _limited(stream: AsyncIterator[bytes], limit: int) -> AsyncGenerator[bytes, None]:
-    seen = 0
-    async for chunk in stream:
-        seen += len(chunk)
-        if seen > limit:
-            raise _TooLarge
-        yield chunk
 
 
 def _too_large(max_bytes: int) -> UploadError:
@@ -76,14 +62,14 @@ async def read_model_upload(request: Request, *, max_bytes: int, dest_dir: pathl
     _check_headers(request, limit, max_bytes)
     parser = MultiPartParser(
         request.headers,
-        _limited(request.stream(), limit),
+        limited_stream(request.stream(), limit),
         max_files=2,
         max_fields=MAX_FIELDS,
         max_part_size=MAX_FIELD_BYTES,
     )
     try:
         form = await parser.parse()
-    except _TooLarge:
+    except BodyTooLarge:
         raise _too_large(max_bytes) from None
     except MultiPartException as exc:
         raise UploadError(status.HTTP_400_BAD_REQUEST, f"malformed multipart body: {exc.message}") from None

@@ -39,16 +39,16 @@ class Upload:
     fields: dict[str, str] = field(default_factory=dict)
 
 
-class _TooLarge(Exception):
-    pass
+class BodyTooLarge(Exception):
+    """A streamed body passed its byte limit (`limited_stream`)."""
 
 
-async def _limited(stream: AsyncIterator[bytes], limit: int) -> AsyncGenerator[bytes, None]:
+async def limited_stream(stream: AsyncIterator[bytes], limit: int) -> AsyncGenerator[bytes, None]:
     seen = 0
     async for chunk in stream:
         seen += len(chunk)
         if seen > limit:
-            raise _TooLarge
+            raise BodyTooLarge
         yield chunk
 
 
@@ -75,14 +75,14 @@ async def read_upload(request: Request, *, max_bytes: int, file_field: str = "fi
     _check_headers(request, max_bytes)
     parser = MultiPartParser(
         request.headers,
-        _limited(request.stream(), max_bytes + FORM_OVERHEAD_BYTES),
+        limited_stream(request.stream(), max_bytes + FORM_OVERHEAD_BYTES),
         max_files=1,
         max_fields=MAX_FIELDS,
         max_part_size=MAX_FIELD_BYTES,
     )
     try:
         form = await parser.parse()
-    except _TooLarge:
+    except BodyTooLarge:
         raise _too_large(max_bytes) from None
     except MultiPartException as exc:
         raise UploadError(status.HTTP_400_BAD_REQUEST, f"malformed multipart body: {exc.message}") from None
