@@ -65,11 +65,12 @@ def main() -> int:
     parser.add_argument(
         "--sides",
         type=lambda t: set(t.split(",")),
-        default={"regions", "full", "v8", "ultralytics"},
-        help="ladder sides: regions, full, v8 (regions on yolov8n, busy), ultralytics (busy); default all",
+        default={"regions", "regions-2p", "full", "v8", "ultralytics"},
+        help="ladder sides: regions, regions-2p (the cameras split across 2 worker processes), full, v8 (regions on "
+        "yolov8n, busy), ultralytics (busy); default all",
     )
     parser.add_argument("--source-only", type=int, default=48, help="cameras for the sources-only runs")
-    parser.add_argument("--equal-load", type=int, default=4, help="busy cameras for the side-by-side runs")
+    parser.add_argument("--equal-load", type=int, default=2, help="busy cameras for the side-by-side runs")
     parser.add_argument("--reps", type=int, default=2, help="alternating repetitions at equal load")
     parser.add_argument("--warm", type=float, default=6.0, help="seconds before measuring (connect, warm-up)")
     parser.add_argument("--measure", type=float, default=12.0, help="seconds measured per step")
@@ -98,14 +99,16 @@ def _say(step: Step) -> None:
 
 
 def run_ladders(ctx: Context, deadline: float) -> list[Step]:
-    """busy (regions, full, regions on yolov8n, Ultralytics), then mix and quiet (regions, full)."""
+    """busy (regions, regions in 2 processes, full, regions on yolov8n, Ultralytics), then mix and quiet (regions,
+    regions in 2 processes, full)."""
     args, steps = ctx.args, []
 
-    def ours(footage: str, mode: str, model: str = DEFAULT_MODEL) -> Runner:
-        return lambda n: step_ours(ctx, footage, n, mode, model)
+    def ours(footage: str, mode: str, model: str = DEFAULT_MODEL, procs: int = 1) -> Runner:
+        return lambda n: step_ours(ctx, footage, n, mode, model, procs)
 
     busy = {
         "regions": (args.busy, ours("busy", "regions")),
+        "regions-2p": (args.busy, ours("busy", "regions", procs=2)),
         "full": (args.busy, ours("busy", "full")),
         "v8": (args.busy, ours("busy", "regions", "yolov8n")),
         "ultralytics": (args.ultralytics, lambda n: step_ultralytics(ctx, "busy", n)),
@@ -113,7 +116,11 @@ def run_ladders(ctx: Context, deadline: float) -> list[Step]:
     steps += ladder({k: v for k, v in busy.items() if k in args.sides}, deadline, _say)
     for kind in ("mix", "quiet"):
         counts = getattr(args, kind)
-        runners = {"regions": (counts, ours(kind, "regions")), "full": (counts, ours(kind, "full"))}
+        runners = {
+            "regions": (counts, ours(kind, "regions")),
+            "regions-2p": (counts, ours(kind, "regions", procs=2)),
+            "full": (counts, ours(kind, "full")),
+        }
         steps += ladder({k: v for k, v in runners.items() if k in args.sides}, deadline, _say)
     return steps
 

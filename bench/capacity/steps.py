@@ -12,6 +12,7 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from bench.capacity.child import ANALYSIS_FPS, ULTRALYTICS_RUNNER
 from bench.capacity.footage import OUT, ROOT
@@ -38,10 +39,12 @@ class Step:
     detect: dict[str, int] = field(default_factory=dict)  # frames, whole, crops, windows over the window
     load: float = 0.0  # 1-min load average at the step's start
     error: str | None = None
+    procs: int = 1  # worker processes the cameras are split across (safewatch sides)
 
     @property
     def name(self) -> str:
-        return f"{self.side} {self.mode} ({self.model})"
+        many = f" x{self.procs} processes" if self.procs > 1 else ""
+        return f"{self.side} {self.mode}{many} ({self.model})"
 
     def pct(self, q: float) -> float:
         if not self.latencies:
@@ -90,30 +93,47 @@ class Context:
     v8_dir: str
 
 
-def step_ours(ctx: Context, footage: str, n: int, mode: str, model: str = DEFAULT_MODEL) -> Step:
+def step_ours(ctx: Context, footage: str, n: int, mode: str, model: str = DEFAULT_MODEL, procs: int = 1) -> Step:
+    """`n` cameras of `footage` in `procs` fresh worker processes (cameras dealt round-robin; several processes are
+    how a machine runs several `safewatch worker`s, each with its own GIL), measured over the same window."""
     args = ctx.args
     models_dir = ctx.v8_dir if model == "yolov8n" else str(ROOT / "models")
-    cmd = [sys.executable, "-m", "bench.bench_capacity", "--child", "--port", str(ctx.port)]
-    cmd += ["--mounts", ",".join(mount_names(footage, n)), "--server-pid", str(ctx.server_pid)]
-    cmd += ["--mode", mode, "--model", model, "--models-dir", models_dir]
-    cmd += ["--warm", str(args.warm), "--measure", str(args.measure)]
-    step = Step("safewatch", mode, model, footage, n, load=os.getloadavg()[0])
+    names = mount_names(footage, n)
+    step = Step("safewatch", mode, model, footage, n, load=os.getloadavg()[0], procs=procs)
+    children = []
+    for part in range(procs):
+        cmd = [sys.executable, "-m", "bench.bench_capacity", "--child", "--port", str(ctx.port)]
+        cmd += ["--mounts", ",".join(names[part::procs]), "--server-pid", str(ctx.server_pid)]
+        cmd += ["--mode", mode, "--model", model, "--models-dir", models_dir]
+        cmd += ["--warm", str(args.warm), "--measure", str(args.measure)]
+        children.append(subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, cwd=ROOT))
+    raws = []
     try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=args.warm + args.measure + 60, cwd=ROOT)
-        raw = json.loads(proc.stdout.strip().splitlines()[-1])
+        for child in children:
+            out, _ = child.communicate(timeout=args.warm + args.measure + 60)
+            raws.append(json.loads(out.strip().splitlines()[-1]))
     except (subprocess.TimeoutExpired, json.JSONDecodeError, IndexError) as exc:
+        for child in children:
+            child.kill()
         step.error = f"step failed: {type(exc).__name__}"
         return step
-    window = raw["window_s"]
-    for cam in raw["cameras"].values():
-        step.fps.append(len(cam["latencies"]) / window)
-        step.latencies += cam["latencies"]
-        step.dropped += cam["dropped"]
-    step.cpu_pct = 100 * raw["cpu_s"] / window
-    step.server_pct = 100 * raw["server_cpu_s"] / window
-    step.others_pct = max(0.0, 100 * raw["machine_busy_s"] / window - step.cpu_pct - step.server_pct)
-    step.detect = raw["detect"]
+    _merge(step, raws)
     return step
+
+
+def _merge(step: Step, raws: list[dict[str, Any]]) -> None:
+    """One step from its worker processes' measurements (their windows coincide to within process start-up)."""
+    window = statistics.mean(raw["window_s"] for raw in raws)
+    for raw in raws:
+        for cam in raw["cameras"].values():
+            step.fps.append(len(cam["latencies"]) / raw["window_s"])
+            step.latencies += cam["latencies"]
+            step.dropped += cam["dropped"]
+    step.cpu_pct = 100 * sum(raw["cpu_s"] / raw["window_s"] for raw in raws)
+    step.server_pct = 100 * raws[0]["server_cpu_s"] / raws[0]["window_s"]
+    machine_pct = 100 * statistics.mean(raw["machine_busy_s"] for raw in raws) / window
+    step.others_pct = max(0.0, machine_pct - step.cpu_pct - step.server_pct)
+    step.detect = {k: sum(raw["detect"][k] for raw in raws) for k in raws[0]["detect"]}
 
 
 def step_ultralytics(ctx: Context, footage: str, n: int) -> Step:

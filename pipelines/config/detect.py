@@ -87,6 +87,16 @@ class DetectConfig(BaseModel):
         "when motion touches it; it is dropped when the detector no longer finds it.",
     )
 
+    head_crop_px: int = Field(
+        default=128,
+        ge=0,
+        le=224,
+        title="Head crop size (px)",
+        description="no_helmet on CPU runs the helmet model on people's upper-body crops at the scale of a whole-"
+        "frame pass; a crop smaller than this many model pixels (a distant person, a head of 10-15 px) is enlarged "
+        "to it, at most 3x (0: never; at most 224).",
+    )
+
     def stationary_config(self) -> StationaryConfig:
         return StationaryConfig(
             enabled=self.stationary, after_s=self.stationary_after_s, interval_s=self.stationary_interval_s

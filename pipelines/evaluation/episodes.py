@@ -7,19 +7,22 @@ episodes:                                # media time in seconds
   - {rule: exit_blocked, zone: fire_lane, start: 0.0, end: 79.4}
   - {rule: intrusion, zone: footpath, start: 22.8, end: 24.6, note: dark jacket}
   - {rule: line_crossing, start: 12.4, end: 12.4}   # line_crossing has no zone: leave it out
+  - {rule: no_helmet, zone: walkway, subject: grey hoodie, start: 3.0, end: 9.5}    # per-person rules:
+  - {rule: no_helmet, zone: walkway, subject: red jacket, start: 5.2, end: 12.0}    # one episode per person
 ignore:                                  # optional: spans where either answer is acceptable
   - {rule: intrusion, zone: footpath, start: 1.2, end: 2.6}
 ```
 
 `rule` is a rule type the camera runs (incidents carry the type); `zone` one of the zones that camera's rules of that
 type watch, left out for rules without zones (line_crossing, or a whole-frame no_helmet). Episodes of one rule and
-zone must not overlap (two people in one zone at once are one episode), and every span must lie within the clip.
-Any problem raises `ConfigError` naming the file, the field and the line.
+zone must not overlap (two people in one zone at once are one episode) unless each names a different `subject`:
+rules that raise one incident per person (no_helmet, loitering, intrusion) are labelled one episode per person,
+and one person's episodes of one rule and zone must not overlap either. Every span must lie within the clip. Any
+problem raises `ConfigError` naming the file, the field and the line.
 """
 
 from __future__ import annotations
 
-import itertools
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -44,6 +47,11 @@ class SpanModel(BaseModel):
     start: float = Field(ge=0, description="Media seconds where the violation begins.")
     end: float = Field(ge=0, description="Media seconds where it ends (= start for an instant, e.g. a crossing).")
     note: str | None = Field(default=None, description="Free text: who or what, for the person reading the report.")
+    subject: str | None = Field(
+        default=None,
+        min_length=1,
+        description="Who (one person): episodes of one rule and zone may overlap when they name different subjects.",
+    )
 
     @model_validator(mode="after")
     def _ordered(self) -> SpanModel:
@@ -73,6 +81,7 @@ class Span:
     end: float
     note: str | None = None
     line: int | None = None
+    subject: str | None = None
 
     @property
     def key(self) -> tuple[str, str | None]:
@@ -143,7 +152,8 @@ def load_episodes(path: str | Path) -> EpisodeSet:
 
 
 def _spans(models: list[SpanModel], field: str, node: yaml.Node) -> list[Span]:
-    return [Span(m.rule, m.zone, m.start, m.end, m.note, line_of(node, (field, i))) for i, m in enumerate(models)]
+    return [Span(m.rule, m.zone, m.start, m.end, m.note, line_of(node, (field, i)), m.subject)
+            for i, m in enumerate(models)]  # fmt: skip
 
 
 def allowed_zones(camera: CameraConfig) -> dict[str, set[str | None]]:
@@ -185,15 +195,27 @@ def _span_problems(
 
 
 def _overlaps(file: str, episodes: list[Span]) -> list[ConfigProblem]:
+    """Episodes of one rule and zone that overlap in time, unless they name different subjects (module docs)."""
     problems = []
     by_key: dict[tuple[str, str | None], list[tuple[int, Span]]] = {}
     for i, span in enumerate(episodes):
         by_key.setdefault(span.key, []).append((i, span))
     for items in by_key.values():
         items.sort(key=lambda item: (item[1].start, item[1].end))
-        for (i, a), (j, b) in itertools.pairwise(items):
-            if b.start < a.end:
-                message = (f"overlaps episodes.{i} (line {a.line}) of the same rule and zone "
-                           f"({a.start}-{a.end} s); merge them into one episode")  # fmt: skip
-                problems.append(ConfigProblem(file, f"episodes.{j}", message, b.line))
+        for n, (j, b) in enumerate(items):
+            clash = next(((i, a) for i, a in items[:n] if b.start < a.end and _same_subject(a, b)), None)
+            if clash is None:
+                continue
+            i, a = clash
+            if a.subject is not None and a.subject == b.subject:
+                hint = f"subject {a.subject!r} cannot be in two episodes at once; merge them"
+            else:
+                hint = "merge them into one episode, or name each one's subject (one person each)"
+            message = f"overlaps episodes.{i} (line {a.line}) of the same rule and zone ({a.start}-{a.end} s); {hint}"
+            problems.append(ConfigProblem(file, f"episodes.{j}", message, b.line))
     return problems
+
+
+def _same_subject(a: Span, b: Span) -> bool:
+    """Whether two overlapping episodes clash: unless both name a subject and the subjects differ."""
+    return a.subject is None or b.subject is None or a.subject == b.subject

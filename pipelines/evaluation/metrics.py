@@ -2,10 +2,15 @@
 
 Per (rule, zone): each episode's true positive (TP) is the first incident that opens inside it ([start, end]);
 an episode still without one takes the nearest unclaimed incident that opens within the tolerance of it
-([start − tolerance, end + tolerance]: early alarms, and instants such as line crossings). Every other incident is
-a duplicate when it opens inside an episode, ignored when it opens within an ignore span (± tolerance), a duplicate
-when it opens within the tolerance of an episode, and a false positive (FP) otherwise. An episode without a TP is
-missed.
+([start − tolerance, end + tolerance]: early alarms, and instants such as line crossings). Episodes of different
+subjects (one per person) may overlap; an incident opening inside several of them is the TP of the one that ends
+first among those still without a TP (incidents taken in opening order: the assignment that gives the most episodes
+a TP, as for points and intervals), so k people in a zone at once take up to k incidents as TPs. Time alone decides,
+as in ActEV-style activity scoring: the evaluation does not know which person an incident is about.
+
+Every other incident is a duplicate when it opens inside an episode, ignored when it opens within an ignore span
+(± tolerance), a duplicate when it opens within the tolerance of an episode, and a false positive (FP) otherwise.
+An episode without a TP is missed.
 
 Scores: precision = TP / (TP + FP + duplicates) — every alarm that was not the first for its episode is noise to
 the operator —, recall = TP / episodes, F1, detection delay (TP open − episode start; negative when it opened within
@@ -59,11 +64,11 @@ def match(
     """Classify every incident (module docs); the result is in opening order."""
     order = sorted(incidents, key=lambda i: (i.offset_s, i.id))
     tp: dict[int, int] = {}  # incident index -> episode index
-    for e, ep in enumerate(episodes):  # first pass: the first incident inside the episode
-        first = next((i for i, inc in enumerate(order) if _key(inc) == ep.key and i not in tp
-                      and _distance(inc.offset_s, ep) == 0), None)  # fmt: skip
-        if first is not None:
-            tp[first] = e
+    for i, inc in enumerate(order):  # first pass: inside, earliest-ending episode still without a TP
+        open_eps = [e for e, ep in enumerate(episodes) if ep.key == _key(inc) and e not in tp.values()
+                    and _distance(inc.offset_s, ep) == 0]  # fmt: skip
+        if open_eps:
+            tp[i] = min(open_eps, key=lambda e: (episodes[e].end, episodes[e].start, e))
     for e, ep in enumerate(episodes):  # second pass: the nearest unclaimed incident within the tolerance
         if e in tp.values():
             continue

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from pipelines.evaluation.episodes import Span
 from pipelines.evaluation.metrics import OVERALL, Counts, Outcome
 from pipelines.evaluation.run import ClipEvaluation, Evaluation
 
@@ -66,8 +67,8 @@ def _clip_json(clip: ClipEvaluation) -> dict[str, Any]:
     es = clip.episodes
     return {
         "file": str(es.file), "clip": str(es.clip), "camera": clip.camera.id, "duration_s": es.duration_s,
-        "episodes": [{"rule": e.rule, "zone": e.zone, "start": e.start, "end": e.end, "note": e.note}
-                     for e in es.episodes],
+        "episodes": [{"rule": e.rule, "zone": e.zone, "subject": e.subject, "start": e.start, "end": e.end,
+                      "note": e.note} for e in es.episodes],
         "incidents": [
             {"id": m.incident.id, "rule": m.incident.rule, "zone": m.incident.zone, "offset_s": m.incident.offset_s,
              "outcome": m.outcome.value, "episode": m.episode}
@@ -107,11 +108,14 @@ def timeline_svg(clip: ClipEvaluation, width: int = 900) -> str:
         out.append(f'<text x="4" y="{y + 17}">{label}</text>')
         out.append(f'<line x1="{left}" x2="{width - 10}" y1="{y + 14}" y2="{y + 14}" stroke="#ddd"/>')
         for spans, colour in ((es.ignore, "#cccccc"), (es.episodes, "#2ca02c")):
-            for s in (s for s in spans if s.key == key):
-                x, w = left + s.start * scale, max((s.end - s.start) * scale, 2.0)
-                tip = html.escape(f"{s.start}-{s.end} s" + (f": {s.note}" if s.note else ""))
-                out.append(f'<rect x="{x:.1f}" y="{y + 6}" width="{w:.1f}" height="16" fill="{colour}" '
-                           f'fill-opacity="0.6"><title>{tip}</title></rect>')  # fmt: skip
+            mine = [s for s in spans if s.key == key]
+            lane, lanes = _lanes(mine)
+            for s, k in zip(mine, lane, strict=True):
+                x, w, bar = left + s.start * scale, max((s.end - s.start) * scale, 2.0), 16 / lanes
+                who = " ".join(t for t in (s.subject, s.note) if t)
+                tip = html.escape(f"{s.start}-{s.end} s" + (f": {who}" if who else ""))
+                out.append(f'<rect x="{x:.1f}" y="{y + 6 + k * bar:.1f}" width="{w:.1f}" height="{bar:.1f}" '
+                           f'fill="{colour}" fill-opacity="0.6"><title>{tip}</title></rect>')  # fmt: skip
         for m in (m for m in clip.matches if (m.incident.rule, m.incident.zone) == key):
             x = left + m.incident.offset_s * scale
             tip = f"{m.outcome.value} at {m.incident.offset_s:.1f} s"
@@ -123,6 +127,20 @@ def timeline_svg(clip: ClipEvaluation, width: int = 900) -> str:
         out.append(f'<text x="{left + t * scale:.1f}" y="{axis_y}" text-anchor="middle">{t}s</text>')
     out.append("</svg>")
     return "\n".join(out)
+
+
+def _lanes(spans: Sequence[Span]) -> tuple[list[int], int]:
+    """A lane per span so that overlapping spans (episodes of different subjects) sit one above the other; the
+    lane of each span and how many lanes."""
+    ends: list[float] = []
+    lane = [0] * len(spans)
+    for i in sorted(range(len(spans)), key=lambda i: (spans[i].start, spans[i].end)):
+        free = next((k for k, end in enumerate(ends) if end <= spans[i].start), None)
+        if free is None:
+            free = len(ends)
+            ends.append(0.0)
+        ends[free], lane[i] = spans[i].end, free
+    return lane, max(len(ends), 1)
 
 
 def sweep_svg(param: str, runs: Sequence[tuple[Any, Evaluation]], width: int = 600, height: int = 260) -> str:

@@ -336,6 +336,6 @@ def head_model(
     frame_detector = registry.detector(name, options)
     if any(p != "CPUExecutionProvider" for p in frame_detector.providers):
         return None
-    detector = CropBatchDetector(frame_detector, sizing)
+    detector = CropBatchDetector(frame_detector, sizing or CropSizing(min_crop=camera.detect.head_crop_px))
     interval = 1.0 / camera.model_fps.get(name, camera.analysis_fps)
     return HeadModel(name, detector, frozenset(registry.card(name).provides), interval)

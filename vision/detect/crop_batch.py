@@ -1,7 +1,8 @@
 """Running a detector on small crops of a frame instead of the whole frame, batched, with boxes in frame pixels.
 
 Each region (an integer pixel rectangle of the frame) is resized by the scale a full-frame pass of the model would
-apply (its input size over the frame size, times `upscale`; less when the crop would not fit `max_side`) and padded
+apply (its input size over the frame size, times `upscale`; enlarged up to `min_crop` input pixels, by at most
+`max_enlarge`, when the crop is small; less when the crop would not fit `max_side`) and padded
 (grey 114, centred) to a square whose side is the stride-aligned size of the result, clamped to [`min_side`,
 `max_side`]. So the model sees a person at the same scale as on whole frames, a small crop costs what its pixels
 cost, and crops of one side length share one `session.run` (the model's dynamic batch). A model with a fixed input
@@ -29,6 +30,17 @@ class CropSizing:
     max_side: int = 224
     min_side: int = 64
     upscale: float = 1.0  # relative to the scale of a full-frame pass
+    min_crop: int = 0  # a crop whose longer side at that scale is under this many input pixels is enlarged to it,
+    max_enlarge: float = 3.0  # by at most this factor (small, distant objects; large ones keep the scale)
+
+    def crop_scale(self, crop_hw: tuple[int, int], scale: float) -> float:
+        """Input pixels per frame pixel for one crop: `scale` (a full-frame pass's) × `upscale`, enlarged for a
+        small crop (`min_crop`)."""
+        scale *= self.upscale
+        longest = max(crop_hw) * scale
+        if 0 < longest < self.min_crop:
+            scale *= min(self.min_crop / longest, self.max_enlarge)
+        return scale
 
     def side(self, crop_hw: tuple[int, int], scale: float, stride: int) -> int:
         aligned = math.ceil(max(crop_hw) * scale / stride) * stride
@@ -60,11 +72,11 @@ class CropBatchDetector:
         return self.detector.name
 
     def _scale(self, frame_hw: tuple[int, int]) -> float:
-        """Input pixels per frame pixel: the scale of a full-frame pass, times `upscale` (inf: fit the input)."""
+        """Input pixels per frame pixel of a full-frame pass (inf: a fixed-size model, every crop fits the input)."""
         if not self.detector.io.dynamic_hw:
             return math.inf
         (ih, iw), (fh, fw) = self.detector.input_hw, frame_hw
-        return min(ih / fh, iw / fw) * self.sizing.upscale
+        return min(ih / fh, iw / fw)
 
     def _side(self, crop_hw: tuple[int, int], scale: float) -> tuple[int, int]:
         if not self.detector.io.dynamic_hw:
@@ -76,14 +88,17 @@ class CropBatchDetector:
         boxes = clip_regions(regions, image.shape[1], image.shape[0])
         groups: dict[tuple[int, int], list[int]] = {}
         crops: list[ImageArray] = []
-        scale = self._scale((image.shape[0], image.shape[1]))
+        scales: list[float] = []
+        frame_scale = self._scale((image.shape[0], image.shape[1]))
         for i, (x1, y1, x2, y2) in enumerate(boxes.tolist()):
             crops.append(image[y1:y2, x1:x2])
+            scale = frame_scale if math.isinf(frame_scale) else self.sizing.crop_scale((y2 - y1, x2 - x1), frame_scale)
+            scales.append(scale)
             groups.setdefault(self._side((y2 - y1, x2 - x1), scale), []).append(i)
         results = [Detections.empty()] * len(crops)
         for shape, indices in groups.items():
             for chunk in self._chunks(indices):
-                for i, det in zip(chunk, self._run(crops, chunk, shape, scale), strict=True):
+                for i, det in zip(chunk, self._run(crops, chunk, shape, scales), strict=True):
                     results[i] = _shift(det, boxes[i])
         return results
 
@@ -92,9 +107,9 @@ class CropBatchDetector:
         return [indices[s : s + limit] for s in range(0, len(indices), limit)]
 
     def _run(
-        self, crops: Sequence[ImageArray], chunk: Sequence[int], shape: tuple[int, int], scale: float
+        self, crops: Sequence[ImageArray], chunk: Sequence[int], shape: tuple[int, int], scales: Sequence[float]
     ) -> list[Detections]:
-        prepared = [letterbox(crops[i], shape, scale) for i in chunk]
+        prepared = [letterbox(crops[i], shape, scales[i]) for i in chunk]
         transforms: list[Transform] = [t for _, t in prepared]
         output = self.detector.infer(to_blob([p for p, _ in prepared]))
         self.inferences += 1

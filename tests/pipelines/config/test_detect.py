@@ -38,6 +38,7 @@ def test_a_camera_takes_regions_mode_with_its_parameters() -> None:
         ({"full_frame_interval_s": 0}, "greater than 0"),
         ({"full_frame_interval_s": ".inf"}, "finite number"),
         ({"stationary_interval_s": 4000}, "less than or equal to 3600"),
+        ({"head_crop_px": 300}, "less than or equal to 224"),
         ({"regions": True}, "Extra inputs are not permitted"),
     ],
 )

@@ -68,8 +68,23 @@ BAD = [
         "  - {rule: exit_blocked, zone: fire_lane, start: 0, end: 79}\n"
         "  - {rule: intrusion, zone: footpath, start: 13.5, end: 20}\n",
         "episodes.2: overlaps episodes.0 (line 4) of the same rule and zone (10.0-14.0 s); merge them into one "
-        "episode (line 6)",
+        "episode, or name each one's subject (one person each) (line 6)",
         id="overlap",
+    ),
+    pytest.param(
+        "episodes:\n  - {rule: intrusion, zone: footpath, subject: red coat, start: 10, end: 14}\n"
+        "  - {rule: intrusion, zone: footpath, start: 13.5, end: 20}\n",
+        "episodes.1: overlaps episodes.0 (line 4) of the same rule and zone (10.0-14.0 s); merge them into one "
+        "episode, or name each one's subject (one person each) (line 5)",
+        id="overlap-one-subject",
+    ),
+    pytest.param(
+        "episodes:\n  - {rule: intrusion, zone: footpath, subject: red coat, start: 10, end: 14}\n"
+        "  - {rule: intrusion, zone: footpath, subject: blue cap, start: 11, end: 30}\n"
+        "  - {rule: intrusion, zone: footpath, subject: red coat, start: 13.5, end: 20}\n",
+        "episodes.2: overlaps episodes.0 (line 4) of the same rule and zone (10.0-14.0 s); subject 'red coat' cannot "
+        "be in two episodes at once; merge them (line 6)",
+        id="overlap-same-subject",
     ),
     pytest.param(
         "episodes:\n  - {rule: intrusion, zone: footpath, start: 5, end: 2}\n",
@@ -78,7 +93,7 @@ BAD = [
     ),
     pytest.param(
         "episodes:\n  - {rule: intrusion, zone: footpath, start: 1, end: 2, who: me}\n",
-        "episodes.0.who: unknown field 'who'; allowed: rule, zone, start, end, note (line 4)",
+        "episodes.0.who: unknown field 'who'; allowed: rule, zone, start, end, note, subject (line 4)",
         id="unknown-field",
     ),
     pytest.param(
@@ -118,3 +133,15 @@ def test_line_crossing_takes_no_zone(tmp_path: Path) -> None:
         ConfigError, match="unknown zone 'walkway' \\(line_crossing has no zone here: leave zone out\\)"
     ):
         load_episodes(write(tmp_path, "episodes:\n  - {rule: line_crossing, zone: walkway, start: 5, end: 5}\n", YARD))
+
+
+def test_overlapping_episodes_of_different_subjects(tmp_path: Path) -> None:
+    body = (
+        "episodes:\n  - {rule: no_helmet, zone: walkway, subject: red coat, start: 10, end: 20}\n"
+        "  - {rule: no_helmet, zone: walkway, subject: blue cap, start: 12, end: 15}\n"
+        "  - {rule: no_helmet, zone: walkway, subject: red coat, start: 20, end: 30}\n"
+    )
+    es = load_episodes(write(tmp_path, body, camera=YARD))
+    assert [(e.subject, e.start, e.end) for e in es.episodes] == [
+        ("red coat", 10.0, 20.0), ("blue cap", 12.0, 15.0), ("red coat", 20.0, 30.0)
+    ]  # fmt: skip

@@ -90,3 +90,25 @@ def test_per_rule_and_aggregate() -> None:
     assert total["intrusion"].episodes == 6 and total["intrusion"].duration_s == 3600.0
     assert total[OVERALL].episodes == 7 and total[OVERALL].tp == 2 and total["exit_blocked"].duration_s == 1800.0
     assert total[OVERALL].as_dict()["recall"] == pytest.approx(2 / 7)
+
+
+def test_overlapping_subject_episodes_take_one_incident_each() -> None:
+    """Per-person episodes: k people in the zone at once take up to k incidents; an incident inside several goes to
+    the one ending first, so a long episode does not take the only incident of a short one."""
+    episodes = (
+        Span("no_helmet", "walkway", 0.0, 80.0, subject="standing man"),
+        Span("no_helmet", "walkway", 17.0, 20.0, subject="red coat"),
+        Span("no_helmet", "walkway", 17.0, 21.0, subject="blue cap"),
+        Span("no_helmet", "walkway", 60.0, 65.0, subject="grey hoodie"),
+    )
+    incidents = [Opened("no_helmet", "walkway", t) for t in (18.0, 19.0, 50.0, 55.0, 79.0)]
+    got = [(m.incident.offset_s, m.outcome, m.episode) for m in match(episodes, (), incidents, 2.0)]
+    assert got == [
+        (18.0, Outcome.tp, 1),
+        (19.0, Outcome.tp, 2),
+        (50.0, Outcome.tp, 0),
+        (55.0, Outcome.duplicate, 0),
+        (79.0, Outcome.duplicate, 0),
+    ]
+    c = count(episodes, match(episodes, (), incidents, 2.0), 80.0)
+    assert (c.tp, c.duplicates, c.missed) == (3, 2, 1)

@@ -66,3 +66,12 @@ def test_crops_give_the_same_no_helmet_incidents_on_the_bus_clip(test_images: Pa
     (rule,) = pipeline.rules.rules
     assert isinstance(rule, NoHelmet) and rule.crops is not None
     assert rule.crops.runs <= 2 and rule.crops.crops <= 6, "people are not re-checked on every analysed frame"
+
+
+def test_the_camera_sets_how_small_crops_are_enlarged() -> None:
+    camera = load_camera_config(E2E_DIR / "helmet_bus.yaml", check_files=False)
+    reg = registry()
+    for px in (0, 96, 128):
+        cam = camera.model_copy(update={"detect": camera.detect.model_copy(update={"head_crop_px": px})})
+        heads = head_model(cam, resolve_models(cam, reg), reg)
+        assert heads is not None and heads.detector.sizing.min_crop == px  # type: ignore[attr-defined]

@@ -26,6 +26,15 @@ def test_crop_side(crop_hw: tuple[int, int], scale: float, expected: int) -> Non
     assert CropSizing(max_side=224, min_side=64).side(crop_hw, scale, 32) == expected
 
 
+def test_small_crops_are_enlarged_to_min_crop_large_ones_keep_the_scale() -> None:
+    sizing = CropSizing(min_crop=128, max_enlarge=3.0)
+    assert sizing.crop_scale((319, 255), 0.593) == pytest.approx(0.593)  # 189 px already: unchanged
+    assert sizing.crop_scale((64, 50), 0.833) == pytest.approx(128 / 64)  # 53 px -> 128 px
+    assert sizing.crop_scale((30, 20), 0.833) == pytest.approx(0.833 * 3.0)  # at most 3x
+    assert sizing.side((64, 50), sizing.crop_scale((64, 50), 0.833), 32) == 128
+    assert CropSizing().crop_scale((64, 50), 0.833) == pytest.approx(0.833)  # min_crop 0: off
+
+
 def test_letterbox_keeps_the_scale_and_inverts_exactly() -> None:
     image = np.zeros((50, 40, 3), dtype=np.uint8)
     canvas, t = letterbox(image, (64, 64), 0.8)
