@@ -83,3 +83,17 @@ def test_parse_sweep() -> None:
     for bad in ("conf", "=1,2", "conf=", "conf=,"):
         with pytest.raises(EvaluationError, match="expected PARAM=V1,V2"):
             parse_sweep(bad)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(900)  # one real replay of the yard camera (person model + helmet model on crops)
+def test_committed_yard_episodes_score_no_helmet_per_person(registry: ModelRegistry) -> None:
+    """The demo yard: 22 per-person walkway stays (overlapping episodes of different subjects); the helmet model on
+    enlarged upper-body crops at the analysis rate reports nearly every one, once."""
+    yard = load_episodes(ROOT / "sample_media" / "vtest.yard.episodes.yaml")
+    assert sum(e.rule == "no_helmet" for e in yard.episodes) == 22
+    ev = evaluate([yard], registry, cache=CACHE)
+    helmet = ev.totals["no_helmet"]
+    assert helmet.recall is not None and helmet.recall >= 0.9
+    assert helmet.precision is not None and helmet.precision >= 0.9
+    assert helmet.duplicates == 0 and helmet.fp == 0
