@@ -306,44 +306,34 @@ NOTES = """
   spread over the 30 s (at any moment about 4/30 of the quiet cameras see people).
 - mix: camera i busy when i % 4 == 0, else quiet variant i mod 15; one mount (and one GStreamer pipeline) per camera.
 
-## The shared machine
+## The machine
 
-The 2 cores were shared with other jobs (tests, experiments) during the whole run: the `others' CPU` column is the
-machine's busy time minus this stack and the RTSP server, often 50-150% of the 200%. A step fails when the stack
-gets too little of the cores, so the ladders understate what 2 idle cores hold. The CPU-bound estimate (200% ÷ the
-worker's CPU per camera at 5 fps, from the CPU per analysed frame of the side's largest step) is the capacity if CPU
-were the only limit and nothing else ran; it is pessimistic too, because CPU time per frame itself grows on a loaded
-machine (one coco-yolov3-tiny inference measured 43-85 ms CPU between idle and loaded, bench/results/regions.md;
-busy whole-frame analysis cost 31-34 ms CPU per analysed frame in this benchmark's earlier, calmer run and 46-53 ms
-here), and optimistic in that it ignores the latency criterion and the RTSP server.
+This run had the 2 cores to itself apart from the RTSP server that plays the cameras (`others' CPU` 0-5% median
+per footage kind). That server is not part of the worker, but it runs on the same 2 cores: 8-10% of the 200% at
+16 cameras, 15-18% at 28-40. Real cameras cost the worker's machine nothing, so the ladders understate what a
+worker's 2 cores hold by about that much. The CPU-bound estimate (200% ÷ the worker's CPU per camera at 5 fps,
+from the side's largest step) is the capacity if CPU were the only limit and the cameras were elsewhere; it ignores
+the latency and no-drop criteria.
 
-## What limits capacity (profiles taken by hand during this work, not re-measured by the script)
+## What limits capacity
 
-- busy: vtest has people everywhere, so regions mode runs a whole frame on 70-80% of analysed frames (the windows
-  would cost more than `max_cost`, or a blob is larger than a window) and costs what `full` costs. One whole-frame
-  coco-yolov3-tiny inference takes 19 ms wall on both cores (bench/results/int8.md), ~30-40 ms CPU; with decode,
-  motion, tracking and rules a busy camera costs ~17-20% of a core at 5 fps on a calm machine (31-34 ms CPU per
-  analysed frame in the earlier run): about 10 busy cameras per 2 cores at best. 16 needs <= 12.5% per camera,
-  <= 25 ms CPU per analysed frame for everything. The int8 variant (1.48x faster per frame, not the default yet)
-  would bring that to roughly 13-14 cameras (an estimate); the rest needs a cheaper model or a lower analysis rate,
-  not scheduling.
-- quiet (replay of one quiet camera, 30 s, regions mode, single process): per 30 s of camera ~1.6 s CPU (5.3% of a
-  core) with whole frames every 3 s (`full_frame_interval_s`, 10 whole frames), 1.45 s with 10 s and 1.29 s with
-  30 s between whole frames: the periodic whole frame is ~20% of a quiet camera. Windows run only during the crossing
-  and ~3 s after it (around the tracker's lost tracks). The rest is the source (decode of all 25 frames, RGB of 5,
-  ~25-30% over RTSP), the camera-health tamper check (~1 ms per analysed frame) and motion/tracking/rules. 48 quiet
-  cameras per 2 cores need <= 4.2% of a core per camera all-in, of which the source alone takes ~2% over RTSP.
-- Cost per frame grows with concurrent cameras: busy regions over RTSP cost 34 ms CPU per analysed frame with 1
-  camera (a probe run, other jobs at ~180%) but 49-52 ms with 4-8 cameras (the ladder above, other jobs at 18-32%).
-  Single-camera replays of the same clip (alternating, loaded machine) cost 26-31 ms (regions) and 34-37 ms (full)
-  per analysed frame with this code vs 47-48 ms with 3fd9105's (the code of this benchmark's earlier run): the
-  per-frame path got cheaper; the growth comes with concurrency. `perf` of 1 vs 4 busy cameras: libpython 37% /
-  41%, ONNX Runtime 33% / 26%, kernel 12% / 14%, libavcodec 4% / 9%. Not explained yet; suspects are several camera
-  threads each running ONNX Runtime (whole-frame and crop sessions, each with its own intra-op pool) on 2 cores, and
-  GIL hand-offs between camera threads. Worth a profile on an idle machine before tuning.
-- No product bug found that limits capacity: regions mode does what it says on both footage kinds (windows only
-  where something moves, whole frames at the configured interval); the limits are the model's cost on busy footage
-  and the fixed per-camera cost (source + periodic whole frame) on quiet footage.
+- busy: people everywhere, so regions mode runs a whole frame on ~72% of analysed frames (the windows would cost
+  more than `max_cost`) plus ~0.55 windows per frame: ~21 ms of CPU per analysed frame at 16 cameras, int8 model
+  (the CPU default since `make models` builds it; it was fp32 in earlier runs, 29-35 ms). 16 cameras held, at
+  ~170% worker CPU + 8% server; `full` (every frame whole) fails at 12.
+- One process vs two: on mix footage one worker process failed at 24 cameras with 161% CPU (49 frames dropped, not
+  CPU-saturated) where two processes held 24 at 160% and 28 at 169%. A process's camera threads share one GIL: the
+  Python part of each frame (pre/post-processing, motion, tracking, rules, incidents) serialises across cameras, and
+  with many light cameras that, not the cores, is the limit. Running one `safewatch worker` per core (distributed
+  mode: workers share the cameras by lease) lifts it. ONNX Runtime's thread pools are not the cause: 8 threads
+  sharing one int8 session cost 16.8-17.4 ms CPU per inference with 1 or 2 intra-op threads, the same as 1 thread.
+- quiet: ~8 ms of CPU per analysed frame: the source (RTSP, decode of all 25 frames, RGB of 5: ~1.6% of a core per
+  camera, a third of a quiet camera), the periodic whole frame (every `full_frame_interval_s` = 3 s: 7% of frames,
+  ~20% of the cost), the camera-health tamper check (once a second, ~1 ms per analysed frame), motion, tracking,
+  rules. 40 cameras failed on 1-2 dropped frames with ~155% worker CPU + 16% server; 48 need <= 4.2% of a core per
+  camera all-in (measured 3.75-4%) with nothing else on the cores, i.e. the cameras' server elsewhere.
+- mix: its busy quarter dominates (a busy camera costs ~2.6 quiet ones): 28 held in two processes, CPU-saturated at
+  32 (174% + 18% server).
 
 ## How it is measured
 

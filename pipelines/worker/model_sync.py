@@ -10,6 +10,8 @@
   (`pipelines.camera.model_swap`: sessions built and warmed off the frame thread, swapped at a frame boundary).
   A swap that cannot be done in place names the camera for a restart; a refused fetch keeps the old version running
   and is retried after `RETRY_S`.
+- Cached copies of versions that left the catalogue (deleted, or older than its last versions of a name) and that
+  no camera here runs are deleted when the catalogue changes and when a camera stops or swaps.
 - What each camera runs (name → sha256, or the error that stops it) is reported to the catalogue, so
   `GET /v1/models` shows the rollout and `DELETE /v1/models/{name}` is refused while a camera runs a version.
 """
@@ -55,10 +57,12 @@ class ModelSync:
         self.refresh()
 
     def refresh(self) -> bool:
-        """Re-read the catalogue; True when it changed."""
+        """Re-read the catalogue; True when it changed (then cached copies of versions it dropped are deleted)."""
         versions = self.catalog.versions()
         changed = versions != self._versions
         self._versions = versions
+        if changed:
+            self._prune()
         return changed
 
     # -- camera start --------------------------------------------------------------------------------------------
@@ -184,11 +188,23 @@ class ModelSync:
         self._prune()
 
     def _prune(self) -> None:
-        """Unload the pushed versions no camera of this worker runs any more (their sessions hold memory)."""
+        """Unload the pushed versions no camera of this worker runs any more (their sessions hold memory), and
+        delete the cached copies of versions that are neither run here nor in the catalogue any more (deleted, or
+        beyond its last `MAX_VERSIONS` of a name): the cache stays bounded however often models are pushed."""
         with self._lock:
-            keep = {self.cache.dir / f"{sha}.onnx" for v in self._current.values() for sha in v.values() if sha}
+            running = {sha for v in self._current.values() for sha in v.values() if sha}
+            published = {v.sha256 for versions in self._versions.values() for v in versions}
+        keep = {self.cache.dir / f"{sha}.onnx" for sha in running}
         if self._base is not None and (gone := self._base.prune(keep)):
             log.info("unloaded %d model session(s) no camera runs", gone)
+        try:
+            deleted = self.cache.prune(running | published)
+        except OSError as exc:
+            log.warning("model cache %s not pruned: %s", self.cache.dir, exc)
+            return
+        if deleted:
+            log.info("model cache: deleted %d version(s) no longer published: %s", len(deleted),
+                     ", ".join(d[:12] for d in deleted))  # fmt: skip
 
     def _report(self, camera_id: str, versions: dict[str, str], error: str | None = None) -> None:
         self._reported[camera_id] = time.monotonic()

@@ -22,6 +22,7 @@ import pathlib
 import shutil
 import tempfile
 import threading
+from collections.abc import Collection
 
 import numpy as np
 import yaml
@@ -139,11 +140,13 @@ class ModelCache:
     def fetch(self, sha256: str) -> pathlib.Path:
         """The verified private copy of version `sha256` (fetched when missing or changed); `ModelRejected`."""
         dest = self.dir / f"{sha256}.onnx"
-        if dest.is_file():
+        try:
             if file_sha256(dest) == sha256:
                 return dest
             log.warning("model cache: %s changed on disk; fetching it again", dest.name)
             dest.unlink(missing_ok=True)
+        except FileNotFoundError:  # not cached (or pruned by a worker sharing the directory meanwhile)
+            pass
         src = self.store.onnx(sha256)
         if not src.is_file():
             raise ModelRejected(f"model {sha256[:12]} is not in the model store {self.store.root}")
@@ -159,6 +162,16 @@ class ModelCache:
             raise ModelRejected(f"sha256 mismatch: the store's {src.name} hashes to {digest.hexdigest()}; refused")
         os.replace(tmp, dest)
         return dest
+
+    def prune(self, keep: Collection[str]) -> list[str]:
+        """Delete the cached copies of versions not in `keep` (sha256s); returns the ones deleted. A copy is only a
+        cache: a version needed again is fetched again (and a running session holds its model in memory)."""
+        gone = []
+        for path in sorted(self.dir.glob("*.onnx")) if self.dir.is_dir() else []:
+            if path.stem not in keep:
+                path.unlink(missing_ok=True)
+                gone.append(path.stem)
+        return gone
 
 
 def _part(dest: pathlib.Path) -> pathlib.Path:
