@@ -40,6 +40,7 @@ from pipelines.worker.camera_worker import CameraWorker
 from pipelines.worker.data_dir import prepare_data_dir
 from pipelines.worker.evidence_chain import open_chain
 from pipelines.worker.model_sync import ModelSync
+from pipelines.worker.settings import configure_camera_process
 from vision.detect.batcher import BatcherPool
 from vision.detect.model_store import ModelCache, ModelStore
 from vision.detect.registry import ModelRegistry
@@ -76,6 +77,7 @@ class EmbeddedService:
             frames=self.latest_frame,
             models=self.models,
         )
+        configure_camera_process(settings)
         self.worker = CameraWorker(
             settings.config_dir,
             self.registry,

@@ -42,8 +42,10 @@ def run_ours(args: argparse.Namespace) -> dict[str, Any]:
     """N camera threads as the camera worker runs them (one model registry, no cross-camera batching: the worker's
     default on CPU); measures after `args.warm` seconds for `args.measure` seconds."""
     from pipelines.camera.assemble import build_runtime
+    from pipelines.worker.settings import RuntimeSettings, configure_camera_process
     from vision.detect.registry import ModelRegistry
 
+    configure_camera_process(RuntimeSettings())  # as a worker process does
     registry = ModelRegistry(pathlib.Path(args.models_dir))
     urls = [f"rtsp://127.0.0.1:{args.port}/{m}" for m in args.mounts.split(",")]
     runtimes = [build_runtime(camera_config(i, u, args.model, args.mode), registry) for i, u in enumerate(urls)]

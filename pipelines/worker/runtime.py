@@ -33,7 +33,7 @@ from pipelines.worker.camera_worker import CameraWorker, Distributed
 from pipelines.worker.data_dir import prepare_data_dir
 from pipelines.worker.evidence_chain import open_chain
 from pipelines.worker.model_sync import ModelSync
-from pipelines.worker.settings import RuntimeSettings
+from pipelines.worker.settings import RuntimeSettings, configure_camera_process
 from vision.detect.batcher import BatcherPool
 from vision.detect.model_store import ModelCache, ModelStore
 from vision.detect.registry import ModelRegistry
@@ -119,6 +119,7 @@ class WorkerRuntime:
             stream=redis_bus.stream if redis_bus is not None else None,  # where lease grants are recorded
         )
         sinks: list[EventSink] = [BusSink(self.bus), *([self.events_log] if self.events_log is not None else [])]
+        configure_camera_process(settings)
         self.worker = CameraWorker(
             RedisConfigSource(self.client, prefix),
             ModelRegistry(settings.models_dir, precision=settings.precision),

@@ -7,10 +7,11 @@ import os
 import secrets
 from pathlib import Path
 
+import cv2
 import pytest
 from pydantic import SecretStr, ValidationError
 
-from pipelines.worker.settings import DEFAULT_MEDIA_ROOT, RuntimeSettings, key_bytes
+from pipelines.worker.settings import DEFAULT_MEDIA_ROOT, RuntimeSettings, configure_camera_process, key_bytes
 
 
 def test_media_roots_default_to_the_project_samples(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -56,3 +57,23 @@ def test_weak_evidence_keys_are_refused_without_echoing_them(key: str) -> None:
     text = str(info.value)
     assert "evidence_key" in text and "at least 32 bytes" in text and "token_hex(32)" in text
     assert key not in text
+
+
+def test_a_camera_process_runs_opencv_in_the_calling_thread(monkeypatch: pytest.MonkeyPatch) -> None:
+    before = cv2.getNumThreads()
+    try:
+        monkeypatch.delenv("SAFEWATCH_OPENCV_THREADS", raising=False)
+        configure_camera_process(RuntimeSettings())
+        assert cv2.getNumThreads() == 1
+        monkeypatch.setenv("SAFEWATCH_OPENCV_THREADS", "2")
+        configure_camera_process(RuntimeSettings())
+        assert cv2.getNumThreads() == 2
+        cv2.setNumThreads(1)
+        monkeypatch.setenv("SAFEWATCH_OPENCV_THREADS", "0")  # 0: OpenCV's own default, left alone
+        configure_camera_process(RuntimeSettings())
+        assert cv2.getNumThreads() == 1
+        monkeypatch.setenv("SAFEWATCH_OPENCV_THREADS", "-1")
+        with pytest.raises(ValidationError, match="opencv_threads"):
+            RuntimeSettings()
+    finally:
+        cv2.setNumThreads(before)
