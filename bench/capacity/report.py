@@ -317,23 +317,27 @@ the latency and no-drop criteria.
 
 ## What limits capacity
 
+- The edges are within run-to-run noise: an earlier run of the same code today (OpenCV with its own threads, the
+  only difference) held busy 16 in one and in two processes (~170% worker CPU + 8% server) and mix 28 in two
+  processes; this run failed busy 16 narrowly (min fps 4.58, 19 frames dropped; two processes: min fps 4.66) and
+  mix 28. Quote both: busy 12-16, mix 24-28 (two processes), quiet 32 per 2 cores shared with the cameras' server.
 - busy: people everywhere, so regions mode runs a whole frame on ~72% of analysed frames (the windows would cost
-  more than `max_cost`) plus ~0.55 windows per frame: ~21 ms of CPU per analysed frame at 16 cameras, int8 model
-  (the CPU default since `make models` builds it; it was fp32 in earlier runs, 29-35 ms). 16 cameras held, at
-  ~170% worker CPU + 8% server; `full` (every frame whole) fails at 12.
-- One process vs two: on mix footage one worker process failed at 24 cameras with 161% CPU (49 frames dropped, not
-  CPU-saturated) where two processes held 24 at 160% and 28 at 169%. A process's camera threads share one GIL: the
-  Python part of each frame (pre/post-processing, motion, tracking, rules, incidents) serialises across cameras, and
-  with many light cameras that, not the cores, is the limit. Running one `safewatch worker` per core (distributed
-  mode: workers share the cameras by lease) lifts it. ONNX Runtime's thread pools are not the cause: 8 threads
-  sharing one int8 session cost 16.8-17.4 ms CPU per inference with 1 or 2 intra-op threads, the same as 1 thread.
+  more than `max_cost`) plus ~0.55 windows per frame: 21-24 ms of CPU per analysed frame near saturation with the
+  int8 model (the CPU default since `make models` builds it; fp32 in earlier runs: 29-35 ms).
+- One process vs two: a process's camera threads share one GIL, so the Python part of each frame (pre/post-
+  processing, motion, tracking, rules, incidents) serialises across cameras; on many light cameras that, not the
+  cores, is the limit (the earlier run: one process failed mix 24 at 161% CPU, two held 24 at 160% and 28 at 169%).
+  Running one `safewatch worker` per two cores (distributed mode: workers share cameras by lease) lifts it. ONNX
+  Runtime's thread pools are not the cause: 8 threads sharing one int8 session cost 16.8-17.4 ms CPU per inference
+  with 1 or 2 intra-op threads, the same as 1 thread. In this run the one-process mix step at 24 cameras ran at ~1
+  fps with 40% CPU while the RTSP server's CPU fell to 5% (12-16% at that load otherwise): the server stalled, and
+  the step, run again alone, held 24 cameras at 138% CPU.
 - quiet: ~8 ms of CPU per analysed frame: the source (RTSP, decode of all 25 frames, RGB of 5: ~1.6% of a core per
   camera, a third of a quiet camera), the periodic whole frame (every `full_frame_interval_s` = 3 s: 7% of frames,
   ~20% of the cost), the camera-health tamper check (once a second, ~1 ms per analysed frame), motion, tracking,
-  rules. 40 cameras failed on 1-2 dropped frames with ~155% worker CPU + 16% server; 48 need <= 4.2% of a core per
-  camera all-in (measured 3.75-4%) with nothing else on the cores, i.e. the cameras' server elsewhere.
-- mix: its busy quarter dominates (a busy camera costs ~2.6 quiet ones): 28 held in two processes, CPU-saturated at
-  32 (174% + 18% server).
+  rules. At 40 cameras ~155-165% worker CPU + 18% server: saturated with the server on the same cores; 48 need
+  <= 4.2% of a core per camera all-in (measured 3.8-4.1%), i.e. the cameras' server elsewhere.
+- mix: its busy quarter dominates (a busy camera costs ~2.6 quiet ones).
 
 ## How it is measured
 
