@@ -129,6 +129,7 @@ class Received:
     topic: str
     payload: str
     retain: bool
+    dup: bool = False  # the broker's redelivery of a message it sent before (MQTT DUP flag)
 
 
 @dataclass
@@ -193,7 +194,7 @@ def subscriber() -> Iterator[Callable[..., Subscriber]]:
 
         def on_message(_c: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
             with sub.cond:
-                sub.messages.append(Received(msg.topic, msg.payload.decode(), bool(msg.retain)))
+                sub.messages.append(Received(msg.topic, msg.payload.decode(), bool(msg.retain), bool(msg.dup)))
                 sub.cond.notify_all()
 
         client.on_connect, client.on_subscribe, client.on_message = on_connect, on_subscribe, on_message
