@@ -111,7 +111,7 @@ def test_stream_delivers_new_events_and_resumes(served: tuple[FastAPI, str, str]
     apply_event(store, make_event("old", 0))  # before connecting: not part of a fresh stream
 
     def produce() -> None:
-        time.sleep(0.3)
+        _wait_streams(app, 1)  # a fresh stream starts at the newest event when it connects: write after that
         for seq in range(3):
             apply_event(store, make_event("live", seq))
 
