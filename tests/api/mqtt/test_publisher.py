@@ -63,6 +63,7 @@ def test_every_stored_event_once_in_order(
     assert keys(per_rule_a) == [("inc-a", s) for s in range(5)]
     assert keys(per_rule_b) == [("inc-b", s) for s in range(5)]
     assert not any(m.retain for m in got + per_rule_a + per_rule_b)
+    sub.wait(lambda: len(sub.on(f"{PFX}/available")) >= 2, "offline after the clean stop")  # delivered async
     assert [m.payload for m in sub.on(f"{PFX}/available")] == [ONLINE, OFFLINE]  # clean stop says offline itself
 
 
