@@ -59,7 +59,9 @@ class EmbeddedService:
             prefix=settings.redis_prefix,
             spool_max_bytes=settings.spool_max_bytes,
         )
-        self.registry = ModelRegistry(settings.models_dir, precision=settings.precision)
+        self.registry = ModelRegistry(
+            settings.models_dir, precision=settings.precision, session=settings.camera_session
+        )
         # pushed models (POST /v1/models): the catalogue in a file beside the store; the cameras follow it
         self.models = LocalModelCatalog(settings.model_store_dir / "catalog.json")
         self.chain = open_chain(settings, "main")  # manifests of its cameras and tombstones of its retention

@@ -45,8 +45,9 @@ def run_ours(args: argparse.Namespace) -> dict[str, Any]:
     from pipelines.worker.settings import RuntimeSettings, configure_camera_process
     from vision.detect.registry import ModelRegistry
 
-    configure_camera_process(RuntimeSettings())  # as a worker process does
-    registry = ModelRegistry(pathlib.Path(args.models_dir))
+    settings = RuntimeSettings()
+    configure_camera_process(settings)  # as a worker process does
+    registry = ModelRegistry(pathlib.Path(args.models_dir), session=settings.camera_session)
     urls = [f"rtsp://127.0.0.1:{args.port}/{m}" for m in args.mounts.split(",")]
     runtimes = [build_runtime(camera_config(i, u, args.model, args.mode), registry) for i, u in enumerate(urls)]
     if args.mode == "source-1t":

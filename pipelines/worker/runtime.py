@@ -122,7 +122,7 @@ class WorkerRuntime:
         configure_camera_process(settings)
         self.worker = CameraWorker(
             RedisConfigSource(self.client, prefix),
-            ModelRegistry(settings.models_dir, precision=settings.precision),
+            ModelRegistry(settings.models_dir, precision=settings.precision, session=settings.camera_session),
             sinks,
             evidence=EvidenceOptions(
                 media_root=settings.media_dir, key=settings.signing_key, chain=open_chain(settings, self.id)

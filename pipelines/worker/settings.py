@@ -21,6 +21,7 @@ from pydantic_core import PydanticCustomError
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from vision.detect.precision import Precision
+from vision.detect.session import SessionConfig
 from vision.media.signing import Signer, load_signer
 
 DEFAULT_REDIS_PREFIX = "safewatch"
@@ -47,6 +48,15 @@ class RuntimeSettings(BaseSettings):
         description="OpenCV's threads for one image operation (resize, colour conversion) in the processes that run "
         "cameras: 1 = in the calling thread (the cameras already run in parallel; OpenCV's own pool only adds "
         "hand-off CPU on these small images, ~4-8% of a camera's CPU per analysed frame); 0 = OpenCV's default",
+    )
+    inference_threads: int = Field(
+        default=1,
+        ge=0,
+        le=64,
+        description="ONNX Runtime threads inside one inference (intra-op) in the processes that run cameras: 1 = each "
+        "inference on one core, the cameras running in parallel (the least CPU per analysed frame: ~7% less than "
+        "spreading one frame over two cores, bench/results/regions.md); 0 = ONNX Runtime's default (every physical "
+        "core on one frame: lower latency for a single camera on an otherwise idle machine)",
     )
     precision: Precision = Field(
         default="auto",
@@ -177,6 +187,11 @@ class RuntimeSettings(BaseSettings):
     def chain_name(self, default: str) -> str:
         """`evidence_chain`, else `default` (the process's role: a worker's id, `main`, `replay`)."""
         return self.evidence_chain or default
+
+    @property
+    def camera_session(self) -> SessionConfig:
+        """How the camera processes run their models (`inference_threads`)."""
+        return SessionConfig(intra_op_threads=self.inference_threads)
 
     @property
     def signing_key(self) -> bytes | None:

@@ -32,7 +32,7 @@ from vision.detect.card import ModelCard, QuantizeBuild, load_card
 from vision.detect.detector import Detector, DetectorOptions
 from vision.detect.errors import CardError, ModelError
 from vision.detect.precision import Precision
-from vision.detect.session import resolve_providers
+from vision.detect.session import SessionConfig, resolve_providers
 from vision.digest import sha256_file
 
 CPU = "CPUExecutionProvider"
@@ -63,9 +63,13 @@ class Installed:
 class ModelRegistry:
     """Cards from `models_dir/*.yaml`. Invalid cards are kept in `errors` (FILE: field: message lines), not raised."""
 
-    def __init__(self, models_dir: pathlib.Path, precision: Precision = "auto") -> None:
+    def __init__(
+        self, models_dir: pathlib.Path, precision: Precision = "auto", session: SessionConfig | None = None
+    ) -> None:
         self.models_dir = models_dir
         self.precision: Precision = precision
+        #: what `detector(name)` runs with when the caller passes no options (`session`: the process's choice)
+        self.default_options = DetectorOptions(session=session) if session is not None else DetectorOptions()
         self.cards: dict[str, ModelCard] = {}
         self.errors: list[str] = []
         self._detectors: dict[tuple[str, pathlib.Path, DetectorOptions], Detector] = {}
@@ -170,14 +174,14 @@ class ModelRegistry:
                     f"precision int8: {variant.name} is not built (`safewatch models build {variant.name}`)"
                 )
             return variant
-        session = (options or DetectorOptions()).session
+        session = (options or self.default_options).session
         cpu_only = all(p == CPU for p in resolve_providers(session.providers))
         return variant if cpu_only and self.int8_usable(variant) else card
 
     def detector(self, name: str, options: DetectorOptions | None = None) -> Detector:
         """A loaded Detector for the model `name` (its int8 variant's file where `runtime_card` says so, under the
         name `name`), cached per (name, options); safe to call from several threads."""
-        opts = options or DetectorOptions()
+        opts = options or self.default_options
         card = self.runtime_card(name, opts)
         pushed = self._installed.get(name)
         directory = pushed.directory if pushed is not None else self.models_dir

@@ -77,3 +77,20 @@ def test_a_camera_process_runs_opencv_in_the_calling_thread(monkeypatch: pytest.
             RuntimeSettings()
     finally:
         cv2.setNumThreads(before)
+
+
+def test_camera_processes_run_one_inference_thread_by_default(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from vision.detect.registry import ModelRegistry
+    from vision.detect.session import SessionConfig
+
+    monkeypatch.delenv("SAFEWATCH_INFERENCE_THREADS", raising=False)
+    assert RuntimeSettings().camera_session == SessionConfig(intra_op_threads=1)
+    monkeypatch.setenv("SAFEWATCH_INFERENCE_THREADS", "0")  # 0: ONNX Runtime's default (every physical core)
+    settings = RuntimeSettings()
+    assert settings.camera_session.intra_op_threads == 0
+    assert ModelRegistry(tmp_path, session=settings.camera_session).default_options.session == settings.camera_session
+    monkeypatch.setenv("SAFEWATCH_INFERENCE_THREADS", "lots")
+    with pytest.raises(ValidationError, match="inference_threads"):
+        RuntimeSettings()

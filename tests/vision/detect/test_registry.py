@@ -44,6 +44,16 @@ def test_detectors_are_cached_per_options(models: pathlib.Path) -> None:
     assert reg.detector("tiny", DetectorOptions(keep_unmapped=True)) is not reg.detector("tiny")
 
 
+def test_a_registry_session_applies_to_detectors_asked_without_options(models: pathlib.Path) -> None:
+    from vision.detect.detector import DetectorOptions
+    from vision.detect.session import SessionConfig
+
+    one = SessionConfig(intra_op_threads=1)
+    reg = ModelRegistry(models, session=one)
+    assert reg.detector("tiny").options.session == one
+    assert reg.detector("tiny", DetectorOptions()).options.session == SessionConfig()  # explicit options win
+
+
 def test_sha256_mismatch_is_reported(models: pathlib.Path) -> None:
     write_card(models, sha256="0" * 64)
     assert ModelRegistry(models).status("tiny").sha256_ok is False
