@@ -79,9 +79,7 @@ def test_a_camera_process_runs_opencv_in_the_calling_thread(monkeypatch: pytest.
         cv2.setNumThreads(before)
 
 
-def test_camera_processes_run_one_inference_thread_by_default(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
+def test_camera_processes_run_one_inference_thread_by_default(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     from vision.detect.registry import ModelRegistry
     from vision.detect.session import SessionConfig
 

@@ -9,6 +9,7 @@ import pathlib
 
 import av
 import numpy as np
+import numpy.typing as npt
 import pytest
 
 from tests.fixtures.tamper_clips import EPISODES
@@ -85,3 +86,44 @@ def test_a_uniform_view_is_never_learned(value: int) -> None:
     for i in range(10):
         assert detector.check(flat, float(i)) is None
     assert not detector.ready
+
+
+def _frames(clip: pathlib.Path, seconds: float) -> list[tuple[float, npt.NDArray[np.uint8]]]:
+    out = []
+    with av.open(str(clip)) as container:
+        stream = container.streams.video[0]
+        for frame in container.decode(stream):
+            t = float(frame.time or 0.0)
+            if t > seconds:
+                break
+            out.append((t, np.asarray(frame.to_ndarray(format="rgb24"), dtype=np.uint8)))
+    return out
+
+
+def test_a_still_view_is_judged_without_feature_matching(sample_clip: pathlib.Path) -> None:
+    """One frame held still (sensor noise added) matches no features once learned; the same view shifted by 8 % of
+    the width still reads moved (the shortcut only applies to a view that looks like the reference)."""
+    ((_, still),) = _frames(sample_clip, 0.0)[:1]
+    rng = np.random.default_rng(1)
+    counted = {"features": 0}
+
+    class Counting(TamperDetector):
+        def _features(self, gray: npt.NDArray[np.float32]) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.uint8]]:
+            counted["features"] += 1
+            return super()._features(gray)
+
+    for still_change, expect_matching in ((0.1, False), (0.0, True)):
+        detector = Counting(TamperConfig(learn_s=2.0, still_change=still_change))
+        readings = []
+        for second in range(12):
+            noisy = np.clip(still + rng.normal(0, 2, still.shape), 0, 255).astype(np.uint8)
+            reading = detector.check(noisy, float(second))
+            readings.append(reading.reason if reading is not None else "learning")
+        assert [r for r in readings if r != "learning"] == [None] * 9, readings
+        counted["features"] = 0
+        detector.check(still, 12.0)
+        assert (counted["features"] > 0) is expect_matching
+        shifted = np.zeros_like(still)
+        shifted[48:, 64:] = still[:-48, :-64]
+        reading = detector.check(shifted, 13.0)
+        assert reading is not None and reading.reason == TamperReason.moved
