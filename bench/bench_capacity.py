@@ -1,7 +1,7 @@
 """Capacity: 640x360 25-fps RTSP cameras one worker analyses at 5 fps (busy, quiet, 1:3 mix footage), vs Ultralytics.
 
     .venv/bin/python -m bench.bench_capacity [--busy 4,8,12,16,20] [--mix 8,16,24,32,40]
-        [--quiet 8,16,24,32,40,48,56] [--ultralytics 2,4,6] [--sides regions,full,v8,ultralytics]
+        [--quiet 8,16,24,32,40,48,56] [--ultralytics 2,4,6] [--v8 4,8,12,16] [--sides regions,full,v8,ultralytics]
         [--source-only 48] [--equal-load 4] [--reps 2]
         [--warm 6] [--measure 12] [--budget-s 1200] [--report-only]
 
@@ -63,6 +63,9 @@ def main() -> int:
     parser.add_argument("--quiet", type=_counts, default=_counts("8,16,24,32,40,48,56"), help="quiet camera counts")
     parser.add_argument("--ultralytics", type=_counts, default=_counts("2,4,6"), help="Ultralytics busy counts")
     parser.add_argument(
+        "--v8", type=_counts, default=_counts("4,8,12,16"), help="busy counts of safewatch on yolov8n (same model)"
+    )
+    parser.add_argument(
         "--sides",
         type=lambda t: set(t.split(",")),
         default={"regions", "regions-2p", "full", "v8", "ultralytics"},
@@ -110,7 +113,7 @@ def run_ladders(ctx: Context, deadline: float) -> list[Step]:
         "regions": (args.busy, ours("busy", "regions")),
         "regions-2p": (args.busy, ours("busy", "regions", procs=2)),
         "full": (args.busy, ours("busy", "full")),
-        "v8": (args.busy, ours("busy", "regions", "yolov8n")),
+        "v8": (args.v8, ours("busy", "regions", "yolov8n")),
         "ultralytics": (args.ultralytics, lambda n: step_ultralytics(ctx, "busy", n)),
     }
     steps += ladder({k: v for k, v in busy.items() if k in args.sides}, deadline, _say)
@@ -150,7 +153,7 @@ def run_bench(args: argparse.Namespace) -> int:
     decoding = decode.measure({"busy": busy.files[0], "quiet": quiet.files[0]})
     for cost in decoding:
         print(f"decode {cost.footage} {cost.variant}: {cost.ms_per_frame:.2f} ms/frame, {cost.core_pct:.1f}% of a core")
-    most = max(args.busy + args.mix + args.quiet + args.ultralytics + [args.source_only, args.equal_load])
+    most = max(args.busy + args.mix + args.quiet + args.ultralytics + args.v8 + [args.source_only, args.equal_load])
     server = MountedRtspServer(mounts(busy, quiet, most)).start()
     try:
         ctx = Context(args, server.port, server.pid, str(report.yolov8n_models_dir(YOLOV8N)))
