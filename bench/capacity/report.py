@@ -317,27 +317,31 @@ the latency and no-drop criteria.
 
 ## What limits capacity
 
-- The edges are within run-to-run noise: an earlier run of the same code today (OpenCV with its own threads, the
-  only difference) held busy 16 in one and in two processes (~170% worker CPU + 8% server) and mix 28 in two
-  processes; this run failed busy 16 narrowly (min fps 4.58, 19 frames dropped; two processes: min fps 4.66) and
-  mix 28. Quote both: busy 12-16, mix 24-28 (two processes), quiet 32 per 2 cores shared with the cameras' server.
-- busy: people everywhere, so regions mode runs a whole frame on ~72% of analysed frames (the windows would cost
-  more than `max_cost`) plus ~0.55 windows per frame: 21-24 ms of CPU per analysed frame near saturation with the
-  int8 model (the CPU default since `make models` builds it; fp32 in earlier runs: 29-35 ms).
+- Since the previous committed run: the int8 model keeps its stem convolution float (~15 ms instead of ~18.5 ms per
+  416x416 inference on one thread), the camera processes run each inference on one ONNX Runtime thread
+  (`SAFEWATCH_INFERENCE_THREADS=1`: the cameras run in parallel; ~7% less CPU per analysed frame), and the tamper
+  check matches no ORB features on a view that still looks like its reference (a quiet camera's largest
+  non-inference cost). The machine was slower in today's runs than in the previous ones (one fp32 inference 38-41
+  ms CPU against 30-33 ms then, bench/results/regions.md), so counts across runs understate the change; within a run
+  the sides compare fairly.
+- The edges are within run-to-run noise. Two runs of this code today: this one held busy 16 (one process) and mix 32
+  (two processes); the other, minutes earlier, failed busy 16 narrowly in all three modes (two processes: 1 frame
+  dropped) and mix 32 (two processes: min fps 4.58, 14 dropped), holding busy 12 and mix 28. Quote both: busy 12-16,
+  mix 28-32 (two processes), quiet 40 (two processes) per 2 cores shared with the cameras' server.
+- busy: CPU-bound. People everywhere, so regions mode runs a whole frame on ~72% of analysed frames plus ~0.55
+  windows per frame: ~11.5% of a core per camera (~23 ms per analysed frame over RTSP, of which the source 1.6%);
+  16 cameras take 177-188% of the worker plus 8% for the RTSP server, i.e. both cores.
+- quiet: 3.6-3.9% of a core per camera (the source, RTSP + decode of all 25 frames + RGB of 5, ~1.4% of it; the
+  periodic whole frame every `full_frame_interval_s` = 3 s; the windows while people cross). At 48 cameras in two
+  processes the worker took 173% and the RTSP server 20%: the 2 cores were full with the server on them, and 48
+  quiet cameras would fit (with ~27% to spare) only with the cameras' server elsewhere, as real cameras are. That is
+  an estimate, not a measurement: no second machine was reachable to play the streams from. Goal not met here.
+- mix: its busy quarter dominates (a busy camera costs ~3 quiet ones).
 - One process vs two: a process's camera threads share one GIL, so the Python part of each frame (pre/post-
   processing, motion, tracking, rules, incidents) serialises across cameras; on many light cameras that, not the
-  cores, is the limit (the earlier run: one process failed mix 24 at 161% CPU, two held 24 at 160% and 28 at 169%).
-  Running one `safewatch worker` per two cores (distributed mode: workers share cameras by lease) lifts it. ONNX
-  Runtime's thread pools are not the cause: 8 threads sharing one int8 session cost 16.8-17.4 ms CPU per inference
-  with 1 or 2 intra-op threads, the same as 1 thread. In this run the one-process mix step at 24 cameras ran at ~1
-  fps with 40% CPU while the RTSP server's CPU fell to 5% (12-16% at that load otherwise): the server stalled, and
-  the step, run again alone, held 24 cameras at 138% CPU.
-- quiet: ~8 ms of CPU per analysed frame: the source (RTSP, decode of all 25 frames, RGB of 5: ~1.6% of a core per
-  camera, a third of a quiet camera), the periodic whole frame (every `full_frame_interval_s` = 3 s: 7% of frames,
-  ~20% of the cost), the camera-health tamper check (once a second, ~1 ms per analysed frame), motion, tracking,
-  rules. At 40 cameras ~155-165% worker CPU + 18% server: saturated with the server on the same cores; 48 need
-  <= 4.2% of a core per camera all-in (measured 3.8-4.1%), i.e. the cameras' server elsewhere.
-- mix: its busy quarter dominates (a busy camera costs ~2.6 quiet ones).
+  cores, is the limit (quiet 40: one process 162% and 40 frames dropped, two processes 148% and none). Running one
+  `safewatch worker` per two cores (distributed mode: workers share cameras by lease) lifts it. On busy cameras the
+  cores are the limit and one process does as well.
 
 ## How it is measured
 
@@ -362,6 +366,7 @@ the latency and no-drop criteria.
 - Models: safewatch's default is coco-yolov3-tiny (Darknet layout, 416x416 plain resize); Ultralytics cannot run
   that layout, so it runs models/.build/yolov8n.onnx (640, letterbox; Ultralytics' dynamic ONNX export). The
   same-model comparison is safewatch on that same yolov8n.onnx (a bench-only card in bench/out/capacity_models/).
-  ONNX Runtime CPU EP and default threads on both sides; Ultralytics runs one process per camera as its docs show for
-  several streams with `track`.
+  ONNX Runtime CPU EP on both sides: safewatch with the camera processes' one intra-op thread per inference
+  (`SAFEWATCH_INFERENCE_THREADS`, default 1), Ultralytics with ONNX Runtime's default threads in one process per
+  camera, as its docs show for several streams with `track`.
 """
