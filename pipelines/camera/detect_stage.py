@@ -19,6 +19,7 @@ on whole frames, at their own rate.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import math
 import time
@@ -78,6 +79,12 @@ class DetectCounts:
     cost: list[float] = field(default_factory=list)  # per analysed frame: model pixels / one whole frame's
 
 
+def camera_phase(camera_id: str) -> float:
+    """A fixed fraction in [0, 1) per camera id (its SHA-256): where in `full_frame_interval_s` the camera's periodic
+    whole frames fall, so that a worker's cameras do not all run them on the same frame tick."""
+    return int.from_bytes(hashlib.sha256(camera_id.encode("utf-8")).digest()[:4], "big") / 2**32
+
+
 TrackBoxes = Sequence[tuple[int, Box]]
 OnInference = Callable[[str, float], None]
 
@@ -93,6 +100,7 @@ class DetectStage:
         *,
         on_inference: OnInference | None = None,
         frame_interval_s: float = 0.2,
+        phase: float = 0.0,
     ) -> None:
         self.slots = list(slots)
         self.config = config
@@ -104,6 +112,7 @@ class DetectStage:
         self._on_inference = on_inference
         self.ahead_s = frame_interval_s
         self._last_whole = -math.inf
+        self._phase_s = (phase % 1.0) * config.full_frame_interval_s
         self._last = Detections.empty()
 
     def detect(self, frame: Frame, gray: npt.NDArray[np.float32] | None, tracks: TrackBoxes) -> Detections:
@@ -170,7 +179,10 @@ class DetectStage:
             looked |= self._verify(slot, list(held), windows, pts, frame_wh)
             parts.append(slot.last)
         if whole:
-            self._last_whole = pts
+            first = self._last_whole == -math.inf
+            # the first periodic whole frame comes `phase` of an interval early: cameras started together (a worker
+            # restart) then spread their periodic whole frames over the interval instead of running them at once
+            self._last_whole = pts - self._phase_s if first else pts
         carried = self.stationary.carried(skip=sorted(looked))
         self.counts.carried += len(carried)
         self.counts.cost.append(cost)

@@ -26,7 +26,7 @@ from typing import Protocol, cast
 import numpy as np
 import numpy.typing as npt
 
-from pipelines.camera.detect_stage import DetectStage, FrameDetector, ModelSlot
+from pipelines.camera.detect_stage import DetectStage, FrameDetector, ModelSlot, camera_phase
 from pipelines.config.camera import CameraConfig
 from pipelines.events import IncidentEvent
 from pipelines.incidents.manager import Incident, IncidentKey, IncidentManager
@@ -166,7 +166,12 @@ class CameraPipeline:
         needs_every_frame = any(r.needs_every_frame for r in rules.rules)
         self.gate = MotionGate(gate or MotionGateConfig(enabled=not needs_every_frame))
         self.detect = DetectStage(
-            models, camera.detect, self.gate, on_inference=self._inferred, frame_interval_s=1.0 / camera.analysis_fps
+            models,
+            camera.detect,
+            self.gate,
+            on_inference=self._inferred,
+            frame_interval_s=1.0 / camera.analysis_fps,
+            phase=camera_phase(camera.id),
         )
         wants_static = any(r.uses_static_scene for r in rules.rules)
         self.static = StaticSceneModel(static_scene) if wants_static else None

@@ -62,7 +62,13 @@ class SourceConfig(BaseModel):
         "after the exact sample time. Streams without B-frames (most cameras) are unaffected. Packets for clips "
         "are kept either way.",
     )
-    threads: int = Field(default=0, ge=0, le=64, title="Decoder threads", description="0 = let FFmpeg choose")
+    threads: int = Field(
+        default=0,
+        ge=0,
+        le=64,
+        title="Decoder threads",
+        description="0 = automatic: one thread for streams up to 1280x720 (substreams), FFmpeg's choice above",
+    )
     thread_type: Literal["AUTO", "FRAME", "SLICE", "NONE"] = Field(
         default="AUTO",
         title="Decoder threading",

@@ -121,10 +121,24 @@ def open_input(uri: str, cfg: SourceConfig) -> tuple[av.container.InputContainer
         raise CorruptMediaError(f"{describe(uri)}: no video stream") from None
     ctx = stream.codec_context
     ctx.thread_type = cfg.thread_type
-    ctx.thread_count = cfg.threads
+    ctx.thread_count = decoder_threads(cfg, ctx.width, ctx.height)
     if skips_nonref(cfg, stream):
         ctx.skip_frame = "NONREF"
     return container, stream
+
+
+#: Streams up to this many pixels decode in one thread when `threads` is 0 (auto).
+SINGLE_THREAD_MAX_PIXELS = 1280 * 720
+
+
+def decoder_threads(cfg: SourceConfig, width: int, height: int) -> int:
+    """The decoder's thread count: `cfg.threads` when set; for 0 (auto) one thread for a stream of at most 1280x720
+    (a substream decodes in a fraction of a millisecond a frame, and FFmpeg's frame threads only add thread wake-ups,
+    ~5-7% of a quiet camera's CPU over RTSP in bench/results/capacity.md, and a frame of delay each), else FFmpeg's
+    own choice (0). A stream whose size is not known yet (0x0) gets FFmpeg's choice."""
+    if cfg.threads or not width or not height:
+        return cfg.threads
+    return 1 if width * height <= SINGLE_THREAD_MAX_PIXELS else 0
 
 
 def skips_nonref(cfg: SourceConfig, stream: av.video.stream.VideoStream) -> bool:

@@ -13,10 +13,11 @@ from typing import Any
 import pytest
 
 from pipelines.camera.assemble import build_runtime
-from pipelines.camera.detect_stage import DetectStage
+from pipelines.camera.detect_stage import DetectStage, ModelSlot, camera_phase
 from pipelines.config.camera import CameraConfig
 from tests.pipelines.e2e import harness
 from vision.detect.crops import CropDetector
+from vision.motion import MotionGate, MotionGateConfig
 from vision.types import Frame
 
 SECONDS = 16.0
@@ -113,3 +114,30 @@ def test_a_model_serving_a_whole_frame_rule_never_runs_on_crops(sample_clip: Pat
     stage, frames = _run(_camera(sample_clip, smoke, mode="regions"), seconds=2.0)
     assert stage.slots[0].crops is None and not stage.regions
     assert stage.counts.whole == len(frames)  # smoke_fire needs every frame: no gate either
+
+
+def test_camera_phase_spreads_cameras_over_the_interval() -> None:
+    phases = [camera_phase(f"cam{i}") for i in range(48)]
+    assert phases == [camera_phase(f"cam{i}") for i in range(48)]  # a camera keeps its phase across restarts
+    assert all(0.0 <= p < 1.0 for p in phases)
+    assert {int(p * 6) for p in phases} == set(range(6))  # 48 cameras fall in every sixth of the interval
+
+
+@pytest.mark.parametrize(("phase", "expected"), [(0.0, [0.0, 3.0, 6.0]), (0.5, [0.0, 1.6, 4.6, 7.6])])
+def test_periodic_whole_frames_follow_the_camera_phase(sample_clip: Path, phase: float, expected: list[float]) -> None:
+    """A still view (one real frame repeated): no motion, no windows, so whole frames come only from the interval;
+    the first periodic one comes `phase` of an interval early, the rest an interval apart."""
+    camera = _camera(sample_clip, mode="regions", full_frame_interval_s=3.0)
+    detector = harness.registry().detector("coco-yolov3-tiny")
+    slot = ModelSlot(detector, crops=CropDetector(detector, camera.detect.crop_input))
+    stage = DetectStage([slot], camera.detect, MotionGate(MotionGateConfig()), phase=phase)
+    _, frames = _run(camera, seconds=0.0)
+    image = frames[0].image
+    whole_at = []
+    for i in range(41):  # 0.0 .. 8.0 s at 5 fps
+        before = stage.counts.whole
+        stage.detect(Frame("stage", i, round(i * 0.2, 1), 0.0, image), None, [])
+        if stage.counts.whole > before:
+            whole_at.append(round(i * 0.2, 1))
+    assert whole_at == expected
+    assert stage.counts.windows == 0
