@@ -152,6 +152,8 @@ def report(
         "(`SAFEWATCH_INFERENCE_THREADS=1`, the camera processes' default: ~7% less CPU per analysed frame than two "
         "threads on one frame; the cameras of a worker run in parallel instead). Quiet scenes (a still view, one "
         "mover) run one window or none (bench/results/capacity.md).",
+        "- Margin: runs of this code on one day gave 0.57-0.61 (3 rounds each) and 0.58 (5 rounds, this table): the "
+        "goal is met by a few hundredths, inside run-to-run noise.",
         "- CPU times swell with machine load, the single fp32 reference more than the pipeline (33-40 ms CPU idle, "
         "40-85 ms loaded): compare ratios of one run on an idle machine.",
         "- What is left besides inference: decode and RGB of the 768x576 clip (every frame of the 10 fps clip), "

@@ -215,7 +215,8 @@ HARDWARE_DECODE = [
     "double, while the analysis share, the larger one on every footage kind here, stays. Cheaper and available "
     "today: a camera substream at 5 fps (most IP cameras offer one) removes 80% of the decode work. A "
     "single-threaded decoder decodes a file 25-30% cheaper per frame than FFmpeg's default threading (table "
-    "above), but over RTSP the `source` and `source-1t` runs differ by less than their run-to-run noise.",
+    "above); since this run a source of at most 1280x720 decodes in one thread by default (`source.threads` 0 = "
+    "auto), so `source` and `source-1t` are the same configuration here (their difference is run-to-run noise).",
     "",
 ]
 
@@ -317,31 +318,32 @@ the latency and no-drop criteria.
 
 ## What limits capacity
 
-- Since the previous committed run: the int8 model keeps its stem convolution float (~15 ms instead of ~18.5 ms per
-  416x416 inference on one thread), the camera processes run each inference on one ONNX Runtime thread
-  (`SAFEWATCH_INFERENCE_THREADS=1`: the cameras run in parallel; ~7% less CPU per analysed frame), and the tamper
-  check matches no ORB features on a view that still looks like its reference (a quiet camera's largest
-  non-inference cost). The machine was slower in today's runs than in the previous ones (one fp32 inference 38-41
-  ms CPU against 30-33 ms then, bench/results/regions.md), so counts across runs understate the change; within a run
-  the sides compare fairly.
-- The edges are within run-to-run noise. Two runs of this code today: this one held busy 16 (one process) and mix 32
-  (two processes); the other, minutes earlier, failed busy 16 narrowly in all three modes (two processes: 1 frame
-  dropped) and mix 32 (two processes: min fps 4.58, 14 dropped), holding busy 12 and mix 28. Quote both: busy 12-16,
-  mix 28-32 (two processes), quiet 40 (two processes) per 2 cores shared with the cameras' server.
+- This run (all three goals held): busy 16 in one process, mix 32 and quiet 48 with the cameras split across two
+  worker processes, on 2 cores that also ran the cameras' RTSP server (8-20% of them). Since the previous committed
+  run: (1) the int8 model keeps its stem convolution float (~15 ms instead of ~18.5 ms per 416x416 inference on one
+  thread); (2) camera processes run each inference on one ONNX Runtime thread (`SAFEWATCH_INFERENCE_THREADS=1`; ~7%
+  less CPU per analysed frame); (3) the tamper check matches no ORB features on a view that still looks like its
+  reference; (4) each camera's periodic whole frame falls at its own phase of `full_frame_interval_s` (from its id):
+  cameras started together (a worker restart, this ladder) used to run theirs on the same ticks, a burst that filled
+  the 4-frame queues (quiet 48 in two processes: p95 0.6-0.8 s and frames dropped before, p95 0.2 s after);
+  (5) sources of at most 1280x720 decode in one thread (FFmpeg's frame threads cost ~7% of a quiet camera's CPU in
+  wake-ups: 170% → 157-160% at quiet 48).
+- The edges are within run-to-run noise, and the machine's speed varied during the day (one fp32 inference 36-41 ms
+  CPU, against 30-33 ms in the previous runs). Earlier runs today, with (1)-(3) only: busy 12 and 16, mix 28 and 32
+  (two processes), quiet 40 (two processes; 48 failed at 171-173% worker + 20% server). Trial steps of quiet 48 in two
+  processes: (4) alone failed (170%, 12 dropped), (5) alone failed (164%, 2 dropped), both held (157%, p95 0.16 s).
 - busy: CPU-bound. People everywhere, so regions mode runs a whole frame on ~72% of analysed frames plus ~0.55
-  windows per frame: ~11.5% of a core per camera (~23 ms per analysed frame over RTSP, of which the source 1.6%);
-  16 cameras take 177-188% of the worker plus 8% for the RTSP server, i.e. both cores.
-- quiet: 3.6-3.9% of a core per camera (the source, RTSP + decode of all 25 frames + RGB of 5, ~1.4% of it; the
-  periodic whole frame every `full_frame_interval_s` = 3 s; the windows while people cross). At 48 cameras in two
-  processes the worker took 173% and the RTSP server 20%: the 2 cores were full with the server on them, and 48
-  quiet cameras would fit (with ~27% to spare) only with the cameras' server elsewhere, as real cameras are. That is
-  an estimate, not a measurement: no second machine was reachable to play the streams from. Goal not met here.
+  windows per frame: ~10% of a core per camera (~20 ms per analysed frame over RTSP, the source 1.4% of it); 20
+  cameras take 182-189% of the worker plus 9% for the server, i.e. both cores.
+- quiet: ~3.5% of a core per camera (the source, RTSP + decode of all 25 frames + RGB of 5, 1.3% of it; the periodic
+  whole frame every 3 s; the windows while people cross). 56 cameras in two processes took 173% + 23% for the
+  server: both cores.
 - mix: its busy quarter dominates (a busy camera costs ~3 quiet ones).
 - One process vs two: a process's camera threads share one GIL, so the Python part of each frame (pre/post-
   processing, motion, tracking, rules, incidents) serialises across cameras; on many light cameras that, not the
-  cores, is the limit (quiet 40: one process 162% and 40 frames dropped, two processes 148% and none). Running one
-  `safewatch worker` per two cores (distributed mode: workers share cameras by lease) lifts it. On busy cameras the
-  cores are the limit and one process does as well.
+  cores, is the limit (quiet 40: one process 145% and 10 frames dropped, two processes 136% and none; mix 32: one
+  process 173% and 9 dropped, two 159% and none). Run one `safewatch worker` per core or two (distributed mode:
+  workers share cameras by lease). On busy cameras the cores are the limit and one process does as well.
 
 ## How it is measured
 

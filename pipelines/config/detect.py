@@ -34,7 +34,8 @@ class DetectConfig(BaseModel):
         gt=0,
         le=3600,
         title="Whole frame every (s)",
-        description="regions mode still runs a whole-frame inference at least this often (at most every 3600 s).",
+        description="regions mode still runs a whole-frame inference at least this often (at most every 3600 s); "
+        "each camera at its own phase of the interval (from its id), so a worker's cameras spread them out.",
     )
     crop_input: int = Field(
         default=224,
