@@ -18,3 +18,9 @@ def sha256_file(path: Path) -> str:
         while chunk := fh.read(_CHUNK):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+def stable_fraction(text: str) -> float:
+    """A fraction in [0, 1) fixed by `text`: the first 64 bits of its UTF-8 sha256 over 2**64 (the same on every
+    machine and run, unlike `hash()`), for deterministic splits and per-id phases."""
+    return int.from_bytes(hashlib.sha256(text.encode("utf-8")).digest()[:8], "big") / 2**64

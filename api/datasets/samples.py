@@ -9,7 +9,6 @@ snapshot path as the snapshot route finds it (`resolve_media`). The split is a f
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -24,6 +23,7 @@ from api.routers.incidents import resolve_media
 from api.store.evidence import read_only_connection
 from api.store.incidents import IncidentFilter, list_incidents
 from api.store.models import Handling
+from vision.digest import stable_fraction
 from vision.media.snapshot_detections import (
     DETECTIONS_NAME,
     DetectionsUnreadable,
@@ -88,8 +88,7 @@ def clipped(box: StoredBox, width: int, height: int) -> tuple[float, float, floa
 
 def split_of(incident_id: str, val_fraction: float) -> Split:
     """`val` when the first 64 bits of sha256(incident id), as a fraction of 2**64, are below `val_fraction`."""
-    digest = hashlib.sha256(incident_id.encode("utf-8")).digest()
-    return "val" if int.from_bytes(digest[:8], "big") / 2**64 < val_fraction else "train"
+    return "val" if stable_fraction(incident_id) < val_fraction else "train"
 
 
 @dataclass

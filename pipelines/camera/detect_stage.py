@@ -19,7 +19,6 @@ on whole frames, at their own rate.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import math
 import time
@@ -33,6 +32,7 @@ import numpy.typing as npt
 from pipelines.config.detect import DetectConfig
 from vision.detect.crops import CropDetector
 from vision.detect.regions import Box, Window, boxes_from_mask, pad_boxes
+from vision.digest import stable_fraction
 from vision.motion import MotionGate, MotionMask
 from vision.track.stationary import StationaryObjects
 from vision.types import Detections, Frame
@@ -80,9 +80,9 @@ class DetectCounts:
 
 
 def camera_phase(camera_id: str) -> float:
-    """A fixed fraction in [0, 1) per camera id (its SHA-256): where in `full_frame_interval_s` the camera's periodic
-    whole frames fall, so that a worker's cameras do not all run them on the same frame tick."""
-    return int.from_bytes(hashlib.sha256(camera_id.encode("utf-8")).digest()[:4], "big") / 2**32
+    """A fixed fraction in [0, 1) per camera id (`stable_fraction`): where in `full_frame_interval_s` the camera's
+    periodic whole frames fall, so that a worker's cameras do not all run them on the same frame tick."""
+    return stable_fraction(camera_id)
 
 
 TrackBoxes = Sequence[tuple[int, Box]]
